@@ -1,0 +1,150 @@
+"""The one module that writes files: run outputs and built datasets.
+
+Every file is written to a temporary name in the destination folder and moved into place
+with :func:`os.replace`, so a failure never leaves a half-written file and earlier outputs
+survive until their replacement is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from .build import AreaDataset, data_dictionary, dataset_config
+from .mapping import render_map
+from .pipeline import Result
+
+__all__ = ["write_outputs", "write_dataset", "FLOAT_FORMAT", "PACKAGES"]
+
+log = logging.getLogger(__name__)
+
+#: Fixed float format for every CSV written: same numbers, same bytes.
+FLOAT_FORMAT = "%.6g"
+#: Packages whose versions the run manifest records.
+PACKAGES = ("geo_send", "geopandas", "shapely", "pyogrio", "pandas", "numpy", "scipy",
+            "libpysal", "esda", "mapclassify", "folium")
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with _atomic(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+
+
+def _write_csv(path: Path, frame: pd.DataFrame, *, index: bool = True) -> None:
+    _write_text(path, frame.to_csv(index=index, float_format=FLOAT_FORMAT, lineterminator="\n"))
+
+
+def _write_gpkg(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
+    with _atomic(path) as tmp:
+        for layer, gdf in layers.items():
+            gdf.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def write_outputs(
+    result: Result, out_dir: str | Path, *, progress: Callable[[str], None] | None = None
+) -> dict[str, Path]:
+    """Write the outputs of a run into ``out_dir``.
+
+    Writes ``ranked_wards.csv``, ``need_index.gpkg`` (layer ``wards``),
+    ``need_map.html`` and ``run_manifest.json``.
+
+    Returns
+    -------
+    dict of str to Path
+        Each output's name and path.
+    """
+    out = Path(out_dir)
+    cfg = result.config
+    say = progress or (lambda message: log.info("%s", message))
+    stem = f"ranked_{cfg.level}s"
+    paths = {
+        "ranked_csv": out / f"{stem}.csv",
+        "geopackage": out / "need_index.gpkg",
+        "map": out / "need_map.html",
+        "manifest": out / "run_manifest.json",
+    }
+    ranked = result.ranked
+    say(f"writing {paths['ranked_csv'].name}")
+    _write_csv(paths["ranked_csv"], ranked)
+    say(f"writing {paths['geopackage'].name}")
+    _write_gpkg(paths["geopackage"], {f"{cfg.level}s": result.wards.reset_index()})
+    say(f"writing {paths['map'].name}")
+    _write_text(paths["map"], render_map(result.wards, cfg.map, name_column=cfg.name_name))
+    manifest = {
+        "geo_send_version": _versions()["geo_send"],
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "config_file": str(cfg.source) if cfg.source else None,
+        "config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "inputs_sha256": result.input_hashes,
+        "versions": _versions(),
+        "rows": {"areas": len(result.wards), "ranked_csv": len(ranked)},
+        "global_statistics": result.global_stats,
+        "outputs": {k: p.name for k, p in paths.items()},
+    }
+    _write_text(paths["manifest"], json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    return paths
+
+
+def write_dataset(dataset: AreaDataset, root: str | Path) -> dict[str, Path]:
+    """Write a built dataset: ``boundaries/*.gpkg`` and ``data/*`` under ``root``.
+
+    Returns
+    -------
+    dict of str to Path
+        Each file written.
+    """
+    root = Path(root)
+    paths = {
+        "wards": root / "boundaries" / "wards.gpkg",
+        "lsoas": root / "boundaries" / "lsoas.gpkg",
+        "ward_table": root / "data" / "ward_indicators.csv",
+        "lsoa_table": root / "data" / "lsoa_indicators.csv",
+        "schools": root / "data" / "schools.csv",
+        "config": root / "data" / f"{dataset.slug}.toml",
+        "readme": root / "data" / "README.md",
+    }
+    _write_gpkg(paths["wards"], {"wards": dataset.wards.reset_index()})
+    _write_gpkg(paths["lsoas"], {"lsoas": dataset.lsoas.reset_index()})
+    _write_csv(paths["ward_table"], dataset.ward_table)
+    _write_csv(paths["lsoa_table"], dataset.lsoa_table)
+    _write_csv(paths["schools"], dataset.schools, index=False)
+    _write_text(paths["config"], dataset_config(dataset))
+    _write_text(paths["readme"], data_dictionary(dataset))
+    return paths

@@ -1,0 +1,271 @@
+"""The pipeline: the only place that knows the order of the stages.
+
+``run`` is pure: it reads the configured inputs, computes, and returns a :class:`Result`;
+it writes nothing. :func:`geo_send.outputs.write_outputs` is the only writer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from . import index as index_stage
+from . import indicators as indicator_stage
+from . import spatial
+from ._errors import ValidationError
+from .config import Config, PupilInput
+from .join import count_pupils, join_tables, locate_points, normalise_sen_status
+from .load import file_sha256, read_boundaries, read_pupil_chunks, read_table
+from .validate import (
+    to_numbers,
+    validate_boundaries,
+    validate_codes,
+    validate_indicator_inputs,
+)
+
+__all__ = ["Result", "run", "load_areas", "load_table"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything a run computed; nothing is written until :func:`write_outputs`.
+
+    Attributes
+    ----------
+    config : Config
+    wards : GeoDataFrame
+        One row per area in rank order (EPSG:27700), indexed by the area code, with the
+        name, rank, need index, domain scores, indicator values, the counts they were
+        computed from, and the local spatial statistics.
+    table : DataFrame
+        The numeric inputs after validation and joins, indexed by area code.
+    global_stats : dict
+        Global spatial statistics per variable (Moran's I, ...).
+    input_hashes : dict
+        SHA-256 of every input file read.
+    """
+
+    config: Config
+    wards: gpd.GeoDataFrame
+    table: pd.DataFrame
+    global_stats: dict[str, Any]
+    input_hashes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ranked(self) -> pd.DataFrame:
+        """The ranked table without geometry (what ``ranked_wards.csv`` holds)."""
+        return pd.DataFrame(self.wards.drop(columns=self.wards.geometry.name))
+
+
+def load_areas(cfg: Config) -> gpd.GeoDataFrame:
+    """Read and validate the configured boundaries (EPSG:27700, indexed by code)."""
+    inputs = cfg.inputs
+    gdf = read_boundaries(
+        inputs.boundaries,
+        code_column=inputs.code_column,
+        name_column=inputs.name_column,
+        code_name=cfg.code_name,
+        layer=inputs.boundaries_layer,
+    )
+    return validate_boundaries(gdf, source=str(inputs.boundaries)).sort_index()
+
+
+def load_table(cfg: Config, areas: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Read, check and join every configured table into one numeric frame by area code.
+
+    Every problem across the files is collected and raised together.
+
+    Raises
+    ------
+    ValidationError
+        Listing every problem found in the tables.
+    """
+    problems: list[str] = []
+    needed = sorted({c for spec in cfg.indicators for c in spec.source_columns})
+    main = _read_codes(cfg, cfg.inputs.table, cfg.inputs.code_column, areas)
+    extras = [
+        _read_codes(cfg, t.path, t.code_column, areas) for t in cfg.inputs.extra_tables
+    ]
+    available = set(main.columns).union(*(set(e.columns) for e in extras))
+    pupil_columns = _pupil_columns(cfg.inputs.pupils)
+    missing = [c for c in needed if c not in available and c not in pupil_columns]
+    own = [c for c in needed if c in main.columns]
+    table, found = to_numbers(main, own, source=str(cfg.inputs.table))
+    problems += found
+    for spec, extra in zip(cfg.inputs.extra_tables, extras):
+        used = [c for c in extra.columns if c in needed]
+        clash = [c for c in used if c in own]
+        if clash:
+            problems.append(
+                f"{spec.path}: column(s) {', '.join(clash)} already come from {cfg.inputs.table}"
+            )
+            continue
+        parsed, found = to_numbers(extra[used], used, source=str(spec.path))
+        problems += found
+        own += used
+        table = join_tables(table, parsed, right_name=str(spec.path))
+    if cfg.inputs.pupils is not None and not problems:
+        table = join_tables(table, count_located_pupils(cfg, areas), right_name="pupil records")
+    if missing:
+        problems += [
+            f"column {c!r} used by an indicator is in none of the input tables "
+            f"({cfg.inputs.table}{''.join(', ' + str(t.path) for t in cfg.inputs.extra_tables)})"
+            for c in missing
+        ]
+    if problems:
+        raise ValidationError(problems)
+    table = table.reindex(areas.index)
+    absent = areas.index.difference(main.index)
+    if len(absent):
+        log.warning("%s has no row for %d area(s); their values stay missing", cfg.inputs.table,
+                    len(absent))
+    problems = validate_indicator_inputs(table, cfg.indicators, source=str(cfg.inputs.table))
+    if problems:
+        raise ValidationError(problems)
+    return table
+
+
+def _read_codes(cfg: Config, path, code_column: str, areas: gpd.GeoDataFrame) -> pd.DataFrame:
+    frame = read_table(path, code_column=code_column, code_name=cfg.code_name)
+    frame = validate_codes(frame, areas.index, source=str(path), code_name=cfg.code_name)
+    return frame.drop(columns=[c for c in (cfg.name_name,) if c in frame.columns])
+
+
+def _pupil_columns(spec: PupilInput | None) -> set[str]:
+    if spec is None:
+        return set()
+    return {f"{spec.prefix}_pupils_count", f"{spec.prefix}_sen_support_count",
+            f"{spec.prefix}_ehcp_count"}
+
+
+def count_located_pupils(cfg: Config, areas: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Aggregate pupil-level records to counts per area, in bounded memory.
+
+    Each pupil is located by LSOA code (through the LSOA table's ward column) or by
+    easting/northing (point in polygon, EPSG:27700). Every pupil must be located: a
+    pupil outside every area or with an unknown LSOA is an error, never dropped.
+    """
+    spec = cfg.inputs.pupils
+    assert spec is not None
+    source = str(spec.path)
+    if spec.lsoa_column:
+        lsoa_to_area = _lsoa_lookup(cfg, areas)
+        columns = [spec.lsoa_column, spec.status_column]
+    else:
+        columns = [str(spec.easting_column), str(spec.northing_column), spec.status_column]
+
+    def located():
+        for chunk in read_pupil_chunks(spec.path, columns):
+            status = normalise_sen_status(chunk[spec.status_column], source=source,
+                                          column=spec.status_column)
+            if spec.lsoa_column:
+                lsoa = chunk[spec.lsoa_column].str.strip()
+                codes = lsoa.map(lsoa_to_area)
+                bad = codes.isna()
+                if bad.any():
+                    rows = [f"row {r}: {v!r}" for r, v in lsoa[bad].head(5).items()]
+                    raise ValidationError(
+                        f"{source}: {int(bad.sum())} pupil(s) in this chunk have an LSOA code "
+                        f"that is not in the area ({'; '.join(rows)}); expected LSOA 2021 codes"
+                    )
+            else:
+                xy, problems = to_numbers(chunk, columns[:2], source=source)
+                if problems:
+                    raise ValidationError(problems)
+                points = gpd.GeoDataFrame(
+                    geometry=gpd.points_from_xy(xy[columns[0]], xy[columns[1]]),
+                    index=chunk.index, crs=areas.crs,
+                )
+                codes, _ = locate_points(points, areas, code_name=cfg.code_name)
+                bad = codes.isna()
+                if bad.any():
+                    rows = [f"row {r}" for r in codes.index[bad][:5]]
+                    raise ValidationError(
+                        f"{source}: {int(bad.sum())} pupil(s) in this chunk lie outside every "
+                        f"area ({', '.join(rows)}); expected British National Grid "
+                        "easting/northing in metres inside the boundaries"
+                    )
+            yield pd.DataFrame({cfg.code_name: codes.to_numpy(), "status": status.to_numpy()})
+
+    return count_pupils(located(), code_name=cfg.code_name, codes=list(areas.index),
+                        prefix=spec.prefix)
+
+
+def _lsoa_lookup(cfg: Config, areas: gpd.GeoDataFrame) -> pd.Series:
+    if cfg.level == "lsoa":
+        return pd.Series(areas.index, index=areas.index)
+    if cfg.inputs.lsoa_table is None:
+        raise ValidationError(
+            "[inputs.pupils] lsoa_column needs [inputs] lsoa_table (LSOA code -> ward code); "
+            "or give easting_column and northing_column instead"
+        )
+    lsoas = read_table(cfg.inputs.lsoa_table, code_column="lsoa_code", code_name="lsoa_code")
+    if "ward_code" not in lsoas.columns:
+        raise ValidationError(f"{cfg.inputs.lsoa_table}: column 'ward_code' not found")
+    return lsoas.set_index("lsoa_code")["ward_code"].str.strip()
+
+
+def run(cfg: Config | None = None) -> Result:
+    """Run the whole analysis and return the results; writes nothing.
+
+    Parameters
+    ----------
+    cfg : Config, optional
+        Defaults to :meth:`Config.default` (the embedded Wolverhampton data).
+
+    Returns
+    -------
+    Result
+
+    Raises
+    ------
+    GeoSendError
+        Any input problem, as one error listing everything found.
+    """
+    cfg = cfg or Config.default()
+    hashes = {str(p): file_sha256(p) for p in cfg.inputs.files() if p.is_file()}
+    areas = load_areas(cfg)
+    table = load_table(cfg, areas)
+    log.info("loaded %d areas and %d input columns", len(areas), table.shape[1])
+
+    values = indicator_stage.compute_indicators(table, cfg.indicators)
+    scores = index_stage.build_index(values, cfg.indicators, cfg.domains, cfg.index)
+    rank = index_stage.rank_areas(scores["need_index"])
+
+    graph = spatial.build_weights(areas)
+    global_stats = {
+        "need_index": spatial.global_moran(
+            scores["need_index"].fillna(scores["need_index"].mean()), graph,
+            permutations=cfg.spatial.permutations, seed=cfg.seed,
+        )
+    }
+    local = spatial.local_moran(
+        scores["need_index"].fillna(scores["need_index"].mean()), graph,
+        permutations=cfg.spatial.local_permutations, seed=cfg.seed, alpha=cfg.spatial.alpha,
+    )
+
+    counts = sorted({c for spec in cfg.indicators for c in spec.source_columns}
+                    - {s.name for s in cfg.indicators})
+    wards = pd.concat(
+        [
+            areas[[cfg.name_name]],
+            rank,
+            scores[["need_index"]],
+            scores[[f"{d.name}_score" for d in cfg.domains]],
+            values,
+            table[counts],
+            local[["lisa_label", "lisa_p"]],
+            scores[["indicators_missing_count"]],
+        ],
+        axis=1,
+    )
+    wards = gpd.GeoDataFrame(wards, geometry=areas.geometry, crs=areas.crs)
+    wards = wards.sort_values(["rank"], kind="stable")
+    return Result(config=cfg, wards=wards, table=table, global_stats=global_stats,
+                  input_hashes=hashes)

@@ -1,0 +1,145 @@
+"""End-to-end runs: the embedded default, the council input paths, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+import geo_send as gs
+
+from .conftest import GRID_CODES
+
+WOLVERHAMPTON_WARDS = [f"E0501{n}" for n in range(4838, 4858)]
+
+
+@pytest.fixture(scope="module")
+def default_result():
+    return gs.run(gs.Config.default())
+
+
+def test_default_run_ranks_the_twenty_current_wards(default_result):
+    ranked = default_result.ranked
+    assert sorted(ranked.index) == WOLVERHAMPTON_WARDS
+    assert ranked["rank"].tolist() == list(range(1, 21))
+    assert ranked["need_index"].is_monotonic_decreasing
+    assert set(ranked["lisa_label"]) <= {"High-High", "Low-Low", "High-Low", "Low-High",
+                                         "Not significant"}
+    assert default_result.wards.crs == "EPSG:27700"
+
+
+def test_default_run_puts_the_jsna_high_need_wards_near_the_top(default_result):
+    # The 2026 JSNA names Bushbury South & Low Hill and East Park as high-need wards.
+    top = default_result.ranked.head(5)["ward_name"].tolist()
+    assert "East Park" in top and "Bushbury South & Low Hill" in top
+
+
+def test_run_does_not_write_anything(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    gs.run(gs.Config.default())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_are_written_and_csv_is_byte_identical_on_rerun(cli, tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert cli("run", "--out", first).exit_code == 0
+    assert cli("run", "--out", second).exit_code == 0
+    names = {"ranked_wards.csv", "need_index.gpkg", "need_map.html", "run_manifest.json"}
+    assert names <= {p.name for p in first.iterdir()}
+    assert (first / "ranked_wards.csv").read_bytes() == (second / "ranked_wards.csv").read_bytes()
+    csv = pd.read_csv(first / "ranked_wards.csv", dtype={"ward_code": str})
+    gpkg = gpd.read_file(first / "need_index.gpkg", layer="wards")
+    assert len(csv) == len(gpkg) == 20
+    assert gpkg.crs == "EPSG:27700"
+    assert csv["ward_code"].tolist() == gpkg["ward_code"].tolist()
+    manifest = json.loads((first / "run_manifest.json").read_text())
+    assert manifest["seed"] == gs.Config.default().seed
+    assert manifest["rows"]["areas"] == 20
+    assert all(len(h) == 64 for h in manifest["inputs_sha256"].values())
+    assert len(manifest["inputs_sha256"]) == 5
+    html = (first / "need_map.html").read_text()
+    assert "East Park" in html and "legend" in html.lower()
+
+
+def test_csv_floats_use_a_fixed_format(default_result, tmp_path):
+    paths = gs.write_outputs(default_result, tmp_path)
+    text = paths["ranked_csv"].read_text()
+    assert "\r" not in text
+    assert text.splitlines()[0].startswith("ward_code,ward_name,rank,need_index")
+
+
+def test_synthetic_area_runs_and_ranks_the_high_need_corner_first(make_area):
+    area = make_area()
+    result = gs.run(gs.Config.from_toml(area.config))
+    assert result.ranked.index[0] == GRID_CODES[-1]
+    assert result.ranked.index[-1] == GRID_CODES[0]
+
+
+def test_ward_level_council_table_is_joined_by_code(make_area):
+    council = pd.DataFrame({"code": GRID_CODES[::-1], "resident_ehcp": np.arange(9) + 10,
+                            "resident_pupils": np.full(9, 1000)})
+    area = make_area(extra='[[inputs.extra_tables]]\npath = "council.csv"\ncode_column = "code"\n')
+    council.to_csv(area.folder / "council.csv", index=False)
+    text = area.config.read_text().replace(
+        'numerator = "ehcp"\ndenominator = "pupils"',
+        'numerator = "resident_ehcp"\ndenominator = "resident_pupils"')
+    area.config.write_text(text)
+    result = gs.run(gs.Config.from_toml(area.config))
+    # council rows are reversed: ward E05900009 has resident_ehcp 10 -> 10 per 1,000
+    assert result.wards.loc[GRID_CODES[-1], "ehcp_per_1000"] == pytest.approx(10.0)
+    assert result.wards.loc[GRID_CODES[0], "ehcp_per_1000"] == pytest.approx(18.0)
+
+
+def _pupils_xy(n_per_ward: int = 20) -> pd.DataFrame:
+    rows = []
+    for i, code in enumerate(GRID_CODES):
+        r, c = divmod(i, 3)
+        for j in range(n_per_ward):
+            status = "EHCP" if j < i else ("SEN support" if j < 2 * i + 2 else "none")
+            rows.append({"pupil_id": f"{code}-{j}", "x": 390_000 + c * 1000 + 100 + 30 * j,
+                         "y": 298_000 + r * 1000 + 500, "sen": status, "lsoa": f"L{i}"})
+    return pd.DataFrame(rows)
+
+
+def test_pupil_level_records_located_by_easting_northing(make_area):
+    pupils = _pupils_xy()
+    area = make_area(extra='[inputs.pupils]\npath = "pupils.csv"\nstatus_column = "sen"\n'
+                           'easting_column = "x"\nnorthing_column = "y"\n')
+    pupils.to_csv(area.folder / "pupils.csv", index=False)
+    text = area.config.read_text().replace(
+        'numerator = "ehcp"\ndenominator = "pupils"',
+        'numerator = "resident_ehcp_count"\ndenominator = "resident_pupils_count"')
+    area.config.write_text(text)
+    result = gs.run(gs.Config.from_toml(area.config))
+    got = result.table.loc[GRID_CODES, ["resident_pupils_count", "resident_ehcp_count",
+                                        "resident_sen_support_count"]]
+    assert got["resident_pupils_count"].tolist() == [20] * 9
+    assert got["resident_ehcp_count"].tolist() == list(range(9))
+    assert got["resident_sen_support_count"].tolist() == [i + 2 for i in range(9)]
+
+
+def test_pupil_level_records_located_by_lsoa(make_area):
+    pupils = _pupils_xy()
+    area = make_area(extra='lsoa_table = "lsoas.csv"\n[inputs.pupils]\npath = "pupils.csv"\n'
+                           'status_column = "sen"\nlsoa_column = "lsoa"\n')
+    pupils.to_csv(area.folder / "pupils.csv", index=False)
+    pd.DataFrame({"lsoa_code": [f"L{i}" for i in range(9)], "ward_code": GRID_CODES}).to_csv(
+        area.folder / "lsoas.csv", index=False)
+    result = gs.run(gs.Config.from_toml(area.config))
+    assert result.table.loc[GRID_CODES, "resident_ehcp_count"].tolist() == list(range(9))
+
+
+def test_stages_do_not_mutate_their_inputs(make_area):
+    area = make_area()
+    cfg = gs.Config.from_toml(area.config)
+    areas = gs.load_areas(cfg)
+    table = gs.load_table(cfg, areas)
+    before = table.copy()
+    values = gs.compute_indicators(table, cfg.indicators)
+    values_before = values.copy()
+    gs.build_index(values, cfg.indicators, cfg.domains, cfg.index)
+    pd.testing.assert_frame_equal(table, before)
+    pd.testing.assert_frame_equal(values, values_before)
