@@ -1,0 +1,753 @@
+"""Known-answer tests for geo_send.spatial: weights, Moran's I, LISA, Gi*, floors, BH."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import math
+import time
+
+import esda
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from numpy.testing import assert_allclose
+
+from geo_send import spatial
+from geo_send._errors import ConfigError, JoinError, ValidationError
+from geo_send.config import SpatialSettings
+from geo_send.spatial import (
+    adjust_p,
+    build_weights,
+    describe_moran,
+    eb_moran,
+    eb_standardised_rates,
+    global_moran,
+    local_statistics,
+    p_floor,
+    significance_threshold,
+)
+
+SEED = 20260
+CRS = "EPSG:27700"
+SIDE = 1000.0  # metres
+
+
+# --------------------------------------------------------------------------------------
+# Fixtures built here: lattices of 1 km boxes in British National Grid
+# --------------------------------------------------------------------------------------
+def lattice(
+    rows: int, cols: int, *, prefix: str = "W", extra: dict | None = None
+) -> gpd.GeoDataFrame:
+    """Row-major lattice; codes W00, W01, … (row r, column c -> r * cols + c)."""
+    geoms, codes = [], []
+    for r in range(rows):
+        for c in range(cols):
+            geoms.append(shapely.box(c * SIDE, r * SIDE, (c + 1) * SIDE, (r + 1) * SIDE))
+            codes.append(f"{prefix}{r * cols + c:02d}")
+    for code, geom in (extra or {}).items():
+        codes.append(code)
+        geoms.append(geom)
+    return gpd.GeoDataFrame(
+        {"ward_name": [f"Ward {c}" for c in codes]},
+        geometry=geoms,
+        index=pd.Index(codes, name="ward_code"),
+        crs=CRS,
+    )
+
+
+def series(values, gdf: gpd.GeoDataFrame, name: str = "need_score") -> pd.Series:
+    return pd.Series(np.asarray(values, dtype=float), index=gdf.index, name=name)
+
+
+def dense_adjacency(rows: int, cols: int, *, queen: bool) -> np.ndarray:
+    """Hand-built 0/1 lattice adjacency, independent of libpysal and geo_send."""
+    n = rows * cols
+    a = np.zeros((n, n))
+    for r, c in itertools.product(range(rows), range(cols)):
+        for dr, dc in itertools.product((-1, 0, 1), repeat=2):
+            if (dr, dc) == (0, 0) or (not queen and dr != 0 and dc != 0):
+                continue
+            rr, cc = r + dr, c + dc
+            if 0 <= rr < rows and 0 <= cc < cols:
+                a[r * cols + c, rr * cols + cc] = 1.0
+    return a
+
+
+# 3x3 values with a high corner (top right) and a low corner (bottom left)
+Y9 = np.array([1.0, 2.0, 4.0, 3.0, 5.0, 7.0, 6.0, 8.0, 9.5])
+# 4x5 values with a smooth west-east gradient plus fixed noise
+Y20 = np.arange(20.0) % 5 * 2.0 + np.array(
+    [
+        0.3,
+        -0.2,
+        0.5,
+        0.1,
+        -0.4,
+        0.2,
+        0.0,
+        -0.3,
+        0.4,
+        0.1,
+        -0.1,
+        0.3,
+        0.2,
+        -0.5,
+        0.0,
+        0.4,
+        -0.2,
+        0.1,
+        0.3,
+        -0.3,
+    ]
+)
+
+
+@pytest.fixture
+def grid9() -> gpd.GeoDataFrame:
+    return lattice(3, 3)
+
+
+@pytest.fixture
+def grid20() -> gpd.GeoDataFrame:
+    return lattice(4, 5)
+
+
+# --------------------------------------------------------------------------------------
+# Weights
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [("queen", [3, 5, 3, 5, 8, 5, 3, 5, 3]), ("rook", [2, 3, 2, 3, 4, 3, 2, 3, 2])],
+    ids=["queen", "rook"],
+)
+def test_contiguity_matches_hand_lattice(grid9, kind, expected):
+    w = build_weights(grid9, SpatialSettings(weights=kind))
+    assert w.cardinalities.tolist() == expected
+    assert_allclose(w.binary.toarray(), dense_adjacency(3, 3, queen=kind == "queen"))
+    assert_allclose(w.row_standardised.sum(axis=1), 1.0)
+    assert w.graph.transformation == "R"
+    assert_allclose(w.graph.sparse.toarray(), w.row_standardised.toarray())
+
+
+def test_default_is_queen_not_libpysal_rook(grid9):
+    assert build_weights(grid9).kind == "queen"
+    assert build_weights(grid9).cardinalities[4] == 8
+
+
+def test_weights_follow_frame_order_not_sorted_codes(grid9):
+    shuffled = grid9.iloc[[4, 0, 8, 2, 6, 1, 3, 5, 7]]
+    w = build_weights(shuffled)
+    assert w.ids == tuple(shuffled.index)
+    assert tuple(w.graph.unique_ids) == tuple(shuffled.index)
+    assert w.cardinalities[0] == 8  # W04, the centre, first
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected_k"),
+    [
+        (SpatialSettings(weights="knn", k=2), [2] * 9),
+        (SpatialSettings(weights="distance", distance_m=SIDE * 1.01), [2, 3, 2, 3, 4, 3, 2, 3, 2]),
+        (SpatialSettings(weights="distance", distance_m=SIDE * 1.5), [3, 5, 3, 5, 8, 5, 3, 5, 3]),
+    ],
+    ids=["knn2", "distance-rook-like", "distance-queen-like"],
+)
+def test_distance_based_weights(grid9, settings, expected_k):
+    w = build_weights(grid9, settings)
+    if settings.weights == "knn":
+        assert (w.cardinalities == 2).all()
+        assert w.parameter == 2
+    else:
+        assert w.cardinalities.tolist() == expected_k
+        assert w.parameter == settings.distance_m
+
+
+def test_summary_is_json_ready(grid9):
+    s = build_weights(grid9).summary()
+    assert s == {
+        "kind": "queen",
+        "parameter": None,
+        "n": 9,
+        "links": 40,
+        "mean_neighbours": round(40 / 9, 4),
+        "min_neighbours": 3,
+        "max_neighbours": 8,
+        "islands": [],
+        "components": 1,
+        "components_after": 1,
+        "links_added": [],
+    }
+    assert "kind='queen'" in repr(build_weights(grid9))
+
+
+def island_frame() -> gpd.GeoDataFrame:
+    """3x3 lattice plus an island 'ISL' east of W05 (nearest centroid W05, then W02/W08)."""
+    far = shapely.box(5 * SIDE, 1 * SIDE, 6 * SIDE, 2 * SIDE)
+    return lattice(3, 3, extra={"ISL": far})
+
+
+def test_island_is_reported_logged_and_joined(caplog):
+    gdf = island_frame()
+    with caplog.at_level(logging.WARNING, logger="geo_send.spatial"):
+        w = build_weights(gdf)
+    assert w.islands == ("ISL",)
+    assert w.n_components == 2 and w.n_components_after == 1
+    assert w.links_added == (("ISL", "W05", "island"),)
+    pos = {c: i for i, c in enumerate(w.ids)}
+    b = w.binary.toarray()
+    assert b[pos["ISL"], pos["W05"]] == 1 and b[pos["W05"], pos["ISL"]] == 1  # symmetric
+    assert w.cardinalities[pos["ISL"]] == 1 and w.cardinalities[pos["W05"]] == 6
+    assert "no neighbour" in caplog.text and "ISL" in caplog.text
+    assert w.summary()["islands"] == ["ISL"]
+
+
+def test_island_neighbours_two_links_to_two_nearest():
+    w = build_weights(island_frame(), SpatialSettings(island_neighbours=2))
+    linked = {b for a, b, why in w.links_added if a == "ISL" and why == "island"}
+    assert len(linked) == 2 and "W05" in linked and linked < {"W02", "W05", "W08"}
+
+
+def test_island_left_alone_when_island_neighbours_zero():
+    gdf = island_frame()
+    w = build_weights(gdf, SpatialSettings(island_neighbours=0))
+    assert w.links_added == () and w.n_components_after == 2
+    y = series(list(Y9) + [50.0], gdf)
+    local = local_statistics(y, w, permutations=999, seed=SEED)
+    assert local.loc["ISL", "lisa_p"] == 1.0
+    assert local.loc["ISL", "p_floor"] == 1.0
+    assert not local.loc["ISL", "significance_possible"]
+    assert local.loc["ISL", "lisa_label"] == "Not significant"
+
+
+def test_disconnected_components_are_joined_by_closest_pair():
+    west = lattice(2, 2, prefix="A")
+    east = lattice(2, 2, prefix="B")
+    east = east.set_geometry(east.geometry.translate(xoff=3.5 * SIDE, yoff=0.2 * SIDE))
+    gdf = pd.concat([west, east])
+    w = build_weights(gdf)
+    assert w.islands == ()
+    assert w.n_components == 2 and w.n_components_after == 1
+    ((a, b, why),) = w.links_added
+    # both components have 4 areas; the one holding the first code ('A00') is joined,
+    # from its eastern column (A01 or A03) to the western column of B (B00 or B02)
+    assert why == "component" and a in {"A01", "A03"} and b in {"B00", "B02"}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda g: g.rename_axis("code"), "indexed by ward_code or lsoa_code"),
+        (lambda g: g.set_axis(["W00"] * 9), "duplicate area codes"),
+        (lambda g: g.set_axis(range(9)).rename_axis("ward_code"), "must be strings"),
+        (lambda g: g.iloc[:3], "at least 4 areas"),
+    ],
+    ids=["index-name", "duplicates", "non-string", "too-few"],
+)
+def test_bad_frames_raise_validation_error(grid9, mutate, match):
+    with pytest.raises(ValidationError, match=match):
+        build_weights(mutate(grid9))
+
+
+def test_all_frame_problems_reported_together(grid9):
+    bad = grid9.set_axis(["W00"] * 9).rename_axis("code")
+    with pytest.raises(ValidationError) as info:
+        build_weights(bad)
+    assert len(info.value.problems) == 2
+
+
+def test_geographic_crs_rejected_for_distances(grid9):
+    with pytest.raises(ValidationError, match="projected CRS.*EPSG:4326"):
+        build_weights(grid9.set_crs(4326, allow_override=True), SpatialSettings(weights="knn", k=2))
+
+
+def test_unknown_weights_kind_suggests_close_match(grid9):
+    with pytest.raises(ConfigError, match="did you mean 'queen'"):
+        build_weights(grid9, SpatialSettings(weights="queenn"))
+
+
+def test_weights_are_frozen(grid9):
+    w = build_weights(grid9)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        w.kind = "rook"  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------------------
+# Global Moran's I: hand computation from the formula
+# --------------------------------------------------------------------------------------
+def hand_moran(y: np.ndarray, a: np.ndarray) -> tuple[float, float, float]:
+    """Moran's I, E[I] and V[I] under normality from a dense 0/1 matrix (Cliff & Ord)."""
+    n = len(y)
+    w = a / a.sum(axis=1, keepdims=True)
+    z = y - y.mean()
+    s0 = w.sum()
+    i = n / s0 * (z @ w @ z) / (z @ z)
+    s1 = 0.5 * ((w + w.T) ** 2).sum()
+    s2 = ((w.sum(axis=1) + w.sum(axis=0)) ** 2).sum()
+    ei = -1 / (n - 1)
+    vi = (n**2 * s1 - n * s2 + 3 * s0**2) / ((n**2 - 1) * s0**2) - ei**2
+    return i, ei, vi
+
+
+@pytest.mark.parametrize("kind", ["queen", "rook"], ids=["queen", "rook"])
+def test_global_moran_known_answer(grid9, kind):
+    y = series(Y9, grid9)
+    res = global_moran(
+        y, build_weights(grid9, SpatialSettings(weights=kind)), permutations=999, seed=SEED
+    )
+    i, ei, vi = hand_moran(Y9, dense_adjacency(3, 3, queen=kind == "queen"))
+    assert_allclose([res["i"], res["expected_i"], res["variance_norm"]], [i, ei, vi], rtol=1e-12)
+    assert_allclose(res["z_norm"], (i - ei) / math.sqrt(vi), rtol=1e-12)
+    assert res["permutations"] == 999 and res["seed"] == SEED
+    assert res["alternative"] == "two-sided" and res["statistic"] == "moran"
+
+
+def test_global_moran_rook_value_by_hand():
+    """Fully by hand for a 2x2 rook lattice: y = (1, 2, 3, 4), each cell has 2 neighbours."""
+    gdf = lattice(2, 2)
+    # z = (-1.5, -0.5, 0.5, 1.5); lag = mean of the two rook neighbours
+    # W00: (W01, W02) -> (-0.5 + 0.5)/2 = 0; W01: (W00, W03) -> 0; W02: 0; W03: 0
+    res = global_moran(
+        series([1, 2, 3, 4], gdf),
+        build_weights(gdf, SpatialSettings(weights="rook")),
+        permutations=99,
+        seed=SEED,
+    )
+    assert_allclose(res["i"], 0.0, atol=1e-15)
+    # y = (1, 4, 4, 1): z = (-1.5, 1.5, 1.5, -1.5), every neighbour has the opposite sign
+    res = global_moran(
+        series([1, 4, 4, 1], gdf),
+        build_weights(gdf, SpatialSettings(weights="rook")),
+        permutations=99,
+        seed=SEED,
+    )
+    assert_allclose(res["i"], -1.0)
+
+
+def test_global_moran_matches_esda_without_permutations(grid20):
+    w = build_weights(grid20)
+    res = global_moran(series(Y20, grid20), w, permutations=99, seed=SEED)
+    ref = esda.Moran(Y20, w.graph, permutations=0)  # permutations=0: no global RNG use
+    assert_allclose(
+        [res["i"], res["expected_i"], res["variance_norm"], res["z_norm"], res["p_norm"]],
+        [ref.I, ref.EI, ref.VI_norm, ref.z_norm, ref.p_norm],
+        rtol=1e-10,
+    )
+
+
+def test_global_permutation_p_against_exact_enumeration():
+    """2x3 rook lattice: all 720 permutations enumerated give the exact two-sided p."""
+    gdf = lattice(2, 3)
+    y = np.array([1.0, 2.0, 6.0, 3.0, 5.0, 9.0])
+    a = dense_adjacency(2, 3, queen=False)
+    obs = hand_moran(y, a)[0]
+    perms = np.array([hand_moran(y[list(p)], a)[0] for p in itertools.permutations(range(6))])
+    tol = 1e-12
+    ge, le = (perms >= obs - tol).mean(), (perms <= obs + tol).mean()
+    exact = min(1.0, 2 * min(ge, le))
+    r = 9999
+    res = global_moran(
+        series(y, gdf),
+        build_weights(gdf, SpatialSettings(weights="rook")),
+        permutations=r,
+        seed=SEED,
+    )
+    sd = 2 * math.sqrt(exact / 2 * (1 - exact / 2) / r)
+    assert abs(res["p_sim"] - exact) < 5 * sd + 2 / (r + 1)
+
+
+# --------------------------------------------------------------------------------------
+# Local statistics: hand computations
+# --------------------------------------------------------------------------------------
+def test_local_moran_known_answer(grid9):
+    local = local_statistics(series(Y9, grid9), build_weights(grid9), permutations=99, seed=SEED)
+    z = (Y9 - Y9.mean()) / Y9.std()
+    # W00 (bottom-left corner), queen neighbours W01, W03, W04
+    lag0 = (z[1] + z[3] + z[4]) / 3
+    assert_allclose(local.loc["W00", "lisa_i"], 8 * z[0] * lag0 / (z @ z), rtol=1e-12)
+    assert local.loc["W00", "lisa_quadrant"] == 3  # low value, low neighbours
+    # whole vector from the dense hand matrix
+    a = dense_adjacency(3, 3, queen=True)
+    lag = (a / a.sum(axis=1, keepdims=True)) @ z
+    assert_allclose(local["lisa_i"], 8 * z * lag / (z @ z), rtol=1e-12)
+    quad = np.where(z > 0, np.where(lag > 0, 1, 4), np.where(lag > 0, 2, 3))
+    assert local["lisa_quadrant"].tolist() == quad.tolist()
+
+
+def test_local_moran_matches_esda_without_permutations(grid20):
+    w = build_weights(grid20)
+    local = local_statistics(series(Y20, grid20), w, permutations=99, seed=SEED)
+    ref = esda.Moran_Local(Y20, w.graph, permutations=0)
+    assert_allclose(local["lisa_i"], ref.Is, rtol=1e-12)
+    assert local["lisa_quadrant"].tolist() == ref.q.tolist()
+
+
+def test_gi_star_z_known_answer(grid9):
+    local = local_statistics(series(Y9, grid9), build_weights(grid9), permutations=99, seed=SEED)
+    n = 9
+    ybar = Y9.mean()
+    s = math.sqrt((Y9**2).mean() - ybar**2)
+    # W08 (top-right): itself and queen neighbours W04, W05, W07
+    wi = 4
+    num = Y9[[8, 4, 5, 7]].sum() - ybar * wi
+    den = s * math.sqrt((n * wi - wi**2) / (n - 1))
+    assert_allclose(local.loc["W08", "gi_z"], num / den, rtol=1e-12)
+
+
+def test_gi_star_matches_esda_binary_star(grid20):
+    w = build_weights(grid20)
+    local = local_statistics(series(Y20, grid20), w, permutations=99, seed=SEED)
+    ref = esda.G_Local(Y20, w.graph.transform("b"), transform="B", star=True, permutations=0)
+    assert_allclose(local["gi_z"], ref.Zs, rtol=1e-10)
+
+
+def test_local_columns_and_labels(grid20):
+    local = local_statistics(
+        series(Y20, grid20), build_weights(grid20), permutations=999, seed=SEED
+    )
+    assert list(local.columns) == [
+        "lisa_i",
+        "lisa_quadrant",
+        "lisa_p",
+        "lisa_p_adjusted",
+        "lisa_significant",
+        "lisa_label",
+        "gi_z",
+        "gi_p",
+        "gi_p_adjusted",
+        "gi_label",
+        "neighbours_count",
+        "p_floor",
+        "significance_possible",
+    ]
+    assert local.index.name == "ward_code"
+    assert set(local["lisa_label"]) <= {
+        "High-High",
+        "Low-Low",
+        "High-Low",
+        "Low-High",
+        "Not significant",
+    }
+    assert set(local["gi_label"]) <= {"Hot spot", "Cold spot", "Not significant"}
+    sig = local["lisa_significant"]
+    assert (local.loc[~sig, "lisa_label"] == "Not significant").all()
+    assert (
+        local.loc[sig, "lisa_label"] == local.loc[sig, "lisa_quadrant"].map(spatial.LISA_LABELS)
+    ).all()
+    # Gi* and LISA share the conditional permutation of the neighbour sum
+    assert_allclose(local["gi_p"], local["lisa_p"])
+    assert ((local["lisa_p"] >= local["p_floor"]) & (local["lisa_p"] <= 1)).all()
+
+
+# --------------------------------------------------------------------------------------
+# Conditional permutation: exact enumeration and the p-value floor
+# --------------------------------------------------------------------------------------
+def exact_conditional_p(y: np.ndarray, a: np.ndarray, i: int) -> float:
+    """Two-sided p of area i over every subset of the other values (equal weights)."""
+    others = np.delete(y, i)
+    k = int(a[i].sum())
+    observed = y[a[i] == 1].sum()
+    sums = np.array([others[list(c)].sum() for c in itertools.combinations(range(len(others)), k)])
+    tol = 1e-9
+    ge, le = (sums >= observed - tol).mean(), (sums <= observed + tol).mean()
+    return min(1.0, 2 * min(ge, le))
+
+
+@pytest.mark.parametrize(
+    ("n", "k"),
+    [(9, 3), (9, 5), (9, 8), (7, 1), (7, 2), (20, 1), (20, 2)],
+    ids=["9-corner", "9-edge", "9-centre", "7-end", "7-middle", "20-one", "20-two"],
+)
+def test_p_floor_equals_brute_force_minimum(n, k):
+    """The smallest exact p over every possible configuration is 2 / C(n-1, k)."""
+    y = np.arange(1.0, n + 1) ** 1.5  # distinct values, distinct subset sums not required
+    others = y[1:]
+    sums = np.array([others[list(c)].sum() for c in itertools.combinations(range(n - 1), k)])
+    count = len(sums)
+    assert count == math.comb(n - 1, k)
+    tol = 1e-9
+    smallest = min(
+        min(1.0, 2 * min((sums >= s - tol).mean(), (sums <= s + tol).mean())) for s in sums
+    )
+    assert_allclose(p_floor(n, k, permutations=10**9), smallest)
+    assert_allclose(p_floor(n, k, permutations=99), max(2 / 100, min(1.0, 2 / count)))
+
+
+def test_one_neighbour_among_twenty_can_never_be_significant():
+    row = lattice(1, 20)
+    w = build_weights(row, SpatialSettings(weights="rook"))
+    y = np.arange(20.0)
+    y[[0, 1]] = [100.0, 90.0]  # W00's only neighbour is W01, the second-highest value
+    local = local_statistics(series(y, row), w, permutations=9999, seed=SEED, correction="none")
+    assert local.loc["W00", "neighbours_count"] == 1
+    assert_allclose(local.loc["W00", "p_floor"], 2 / 19)
+    assert not local.loc["W00", "significance_possible"]
+    assert local.loc["W00", "lisa_p"] >= 2 / 19
+    assert local.loc["W00", "lisa_label"] == "Not significant"
+    assert local.loc["W05", "significance_possible"]  # two neighbours: C(19, 2) = 171
+
+
+def test_centre_of_3x3_queen_has_nothing_to_permute(grid9):
+    local = local_statistics(series(Y9, grid9), build_weights(grid9), permutations=999, seed=SEED)
+    assert local.loc["W04", "p_floor"] == 1.0 and local.loc["W04", "lisa_p"] == 1.0
+
+
+@pytest.mark.parametrize("shuffle_limit", [None, 0], ids=["shuffle-draws", "rejection-draws"])
+def test_conditional_p_matches_exact_enumeration(grid9, monkeypatch, shuffle_limit):
+    if shuffle_limit is not None:
+        monkeypatch.setattr(spatial, "_SHUFFLE_ELEMENTS", shuffle_limit)
+    r = 9999
+    local = local_statistics(
+        series(Y9, grid9), build_weights(grid9), permutations=r, seed=SEED, correction="none"
+    )
+    a = dense_adjacency(3, 3, queen=True)
+    for i, code in enumerate(local.index):
+        exact = max(exact_conditional_p(Y9, a, i), 2 / (r + 1))
+        q = exact / 2
+        sd = 2 * math.sqrt(q * (1 - q) / r)
+        assert abs(local.loc[code, "lisa_p"] - exact) <= 5 * sd + 2 / (r + 1), code
+
+
+def test_chunking_does_not_change_results(grid20, monkeypatch):
+    y = series(Y20, grid20)
+    w = build_weights(grid20)
+    glob = global_moran(y, w, permutations=999, seed=SEED)
+    local = local_statistics(y, w, permutations=999, seed=SEED)
+    monkeypatch.setattr(spatial, "_CHUNK_ELEMENTS", 50)
+    monkeypatch.setattr(spatial, "_LOCAL_CHUNK_ELEMENTS", 5000)
+    assert global_moran(y, w, permutations=999, seed=SEED) == glob
+    pd.testing.assert_frame_equal(local_statistics(y, w, permutations=999, seed=SEED), local)
+
+
+# --------------------------------------------------------------------------------------
+# Multiple testing
+# --------------------------------------------------------------------------------------
+P5 = np.array([0.01, 0.04, 0.03, 0.005, 0.20])
+
+
+def test_benjamini_hochberg_hand_worked():
+    # sorted: 0.005, 0.01, 0.03, 0.04, 0.20; m p / rank: 0.025, 0.025, 0.05, 0.05, 0.20;
+    # running minimum from the right leaves them unchanged; back in input order:
+    assert_allclose(adjust_p(P5, "fdr"), [0.025, 0.05, 0.05, 0.025, 0.20])
+    # step-up at alpha = 0.05: largest j with p_(j) <= j * 0.05 / 5 is j = 4 (0.04 <= 0.04)
+    assert (adjust_p(P5, "fdr") <= 0.05).sum() == 4
+    # esda.fdr tests p_(j) < j alpha / m strictly: at the boundary (0.04) it rejects fewer
+    assert (P5 <= esda.fdr(P5, 0.05)).sum() < 4
+
+
+def test_benjamini_hochberg_agrees_with_esda_cutoff_off_the_boundary():
+    p = np.array([0.012, 0.039, 0.029, 0.004, 0.20])
+    assert ((p <= esda.fdr(p, 0.05)) == (adjust_p(p, "fdr") <= 0.05)).all()
+
+
+def test_benjamini_hochberg_running_minimum():
+    # sorted 0.02, 0.021, 0.03; m p / rank = 0.06, 0.0315, 0.03 -> minimum from the right
+    assert_allclose(adjust_p([0.03, 0.02, 0.021], "fdr"), [0.03, 0.03, 0.03])
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [("none", P5), ("bonferroni", [0.05, 0.2, 0.15, 0.025, 1.0])],
+    ids=["none", "bonferroni"],
+)
+def test_other_corrections(method, expected):
+    assert_allclose(adjust_p(P5, method), expected)
+
+
+def test_adjust_p_rejects_bad_input():
+    with pytest.raises(ConfigError, match="did you mean 'fdr'"):
+        adjust_p(P5, "fdrr")
+    with pytest.raises(ValidationError, match=r"\[0, 1\]"):
+        adjust_p([0.1, np.nan], "fdr")
+
+
+@pytest.mark.parametrize(
+    ("correction", "expected"),
+    [("none", 0.05), ("bonferroni", 0.0025), ("fdr", 0.05)],
+    ids=["none", "bonferroni", "fdr"],
+)
+def test_significance_threshold(correction, expected):
+    assert_allclose(significance_threshold(0.05, 20, correction), expected)
+
+
+def test_bonferroni_with_999_permutations_marks_floor(grid20):
+    local = local_statistics(
+        series(Y20, grid20),
+        build_weights(grid20),
+        permutations=99,
+        seed=SEED,
+        correction="bonferroni",
+    )
+    # 99 permutations: floor 2/100 > 0.05/20, nothing can be significant
+    assert not local["significance_possible"].any()
+    assert not local["lisa_significant"].any()
+
+
+# --------------------------------------------------------------------------------------
+# Empirical Bayes
+# --------------------------------------------------------------------------------------
+EVENTS = np.array([30, 25, 25, 15, 33, 21, 30, 20, 12.0])
+POP = np.array([100, 100, 110, 90, 100, 90, 110, 90, 40.0])
+
+
+def test_eb_rates_by_hand_and_as_esda(grid9):
+    w = build_weights(grid9)
+    got = eb_standardised_rates(series(EVENTS, grid9), series(POP, grid9), w)
+    r = EVENTS / POP
+    b = EVENTS.sum() / POP.sum()
+    s2 = (POP * (r - b) ** 2).sum() / POP.sum()
+    v = s2 - b / POP.mean() + b / POP
+    v = np.where(v > 0, v, b / POP)
+    assert_allclose(got, (r - b) / np.sqrt(v), rtol=1e-12)
+    assert_allclose(got, esda.smoothing.assuncao_rate(EVENTS, POP), rtol=1e-12)
+
+
+def test_eb_moran_matches_esda_moran_rate(grid9):
+    w = build_weights(grid9)
+    res = eb_moran(series(EVENTS, grid9), series(POP, grid9), w, permutations=999, seed=SEED)
+    ref = esda.Moran_Rate(EVENTS, POP, w.graph, permutations=0)
+    assert_allclose([res["i"], res["z_norm"]], [ref.I, ref.z_norm], rtol=1e-10)
+    assert res["statistic"] == "eb_moran" and res["alternative"] == "two-sided"
+
+
+def test_eb_rejects_zero_population(grid9):
+    pop = POP.copy()
+    pop[2] = 0
+    with pytest.raises(ValidationError, match="zero or negative populations in W02"):
+        eb_moran(series(EVENTS, grid9), series(pop, grid9), build_weights(grid9), seed=SEED)
+
+
+# --------------------------------------------------------------------------------------
+# Inputs, seeds, purity
+# --------------------------------------------------------------------------------------
+def test_series_is_aligned_by_code_not_position(grid9):
+    w = build_weights(grid9)
+    y = series(Y9, grid9)
+    res = global_moran(y, w, permutations=99, seed=SEED)
+    assert global_moran(y.iloc[::-1], w, permutations=99, seed=SEED) == res
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda y: y.drop("W03"), JoinError, "no value for area.*W03"),
+        (
+            lambda y: pd.concat([y, pd.Series([1.0], index=["X99"])]),
+            JoinError,
+            "not in the weights: X99",
+        ),
+        (lambda y: y.where(y.index != "W07"), ValidationError, "missing or infinite.*W07"),
+        (lambda y: y * 0 + 3, ValidationError, "same value"),
+    ],
+    ids=["missing-code", "extra-code", "nan", "constant"],
+)
+def test_bad_values_raise(grid9, make, error, match):
+    w = build_weights(grid9)
+    with pytest.raises(error, match=match):
+        global_moran(make(series(Y9, grid9)), w, permutations=99, seed=SEED)
+    with pytest.raises(error, match=match):
+        local_statistics(make(series(Y9, grid9)), w, permutations=99, seed=SEED)
+
+
+def test_same_seed_same_output_different_seed_within_monte_carlo_error(grid20):
+    w = build_weights(grid20)
+    y = series(Y20, grid20)
+    r = 9999
+    a = local_statistics(y, w, permutations=r, seed=SEED)
+    pd.testing.assert_frame_equal(a, local_statistics(y, w, permutations=r, seed=SEED))
+    b = local_statistics(y, w, permutations=r, seed=SEED + 1)
+    assert not np.array_equal(a["lisa_p"], b["lisa_p"])
+    q = np.clip(a["lisa_p"].to_numpy() / 2, 1 / (r + 1), 0.5)
+    sd = 2 * np.sqrt(2 * q * (1 - q) / r)  # difference of two independent estimates
+    assert (np.abs(a["lisa_p"] - b["lisa_p"]) <= 5 * sd + 4 / (r + 1)).all()
+
+    g1 = global_moran(y, w, permutations=r, seed=SEED)
+    assert g1 == global_moran(y, w, permutations=r, seed=SEED)
+    g2 = global_moran(y, w, permutations=r, seed=SEED + 1)
+    assert g1["p_sim"] != g2["p_sim"] or g1["mean_sim"] != g2["mean_sim"]
+    assert g1["i"] == g2["i"]
+
+
+def test_inputs_not_mutated_and_global_rng_untouched(grid20):
+    gdf = grid20.copy()
+    y = series(Y20, gdf)
+    gdf_before, y_before = gdf.copy(), y.copy()
+    state = np.random.get_state()
+    w = build_weights(gdf)
+    binary_before = w.binary.toarray().copy()
+    global_moran(y, w, permutations=99, seed=SEED)
+    local_statistics(y, w, permutations=99, seed=SEED)
+    eb_moran(y.abs() + 1, y.abs() + 10, w, permutations=99, seed=SEED)
+    pd.testing.assert_frame_equal(gdf, gdf_before)
+    pd.testing.assert_series_equal(y, y_before)
+    assert_allclose(w.binary.toarray(), binary_before)
+    after = np.random.get_state()
+    assert after[0] == state[0] and np.array_equal(after[1], state[1]) and after[2:] == state[2:]
+
+
+def test_twenty_wards_9999_permutations_well_under_a_second(grid20):
+    w = build_weights(grid20)
+    y = series(Y20, grid20)
+    start = time.perf_counter()
+    global_moran(y, w, permutations=9999, seed=SEED)
+    local_statistics(y, w, permutations=9999, seed=SEED)
+    assert time.perf_counter() - start < 1.0
+
+
+# --------------------------------------------------------------------------------------
+# Words
+# --------------------------------------------------------------------------------------
+def result(i: float, p: float, r: int = 9999) -> dict:
+    return {"statistic": "moran", "i": i, "expected_i": -1 / 19, "p_sim": p, "permutations": r}
+
+
+@pytest.mark.parametrize(
+    ("res", "expected"),
+    [
+        (
+            result(0.41, 0.003),
+            "SEND need index: wards with similar values cluster together, high next to high and "
+            "low next to low, more than chance would give (Moran's I = 0.41, p = 0.003, "
+            "9,999 permutations).",
+        ),
+        (
+            result(0.05, 0.41),
+            "SEND need index: no evidence of clustering; neighbouring wards are no more alike "
+            "than in a random arrangement (Moran's I = 0.05, p = 0.41, 9,999 permutations).",
+        ),
+        (
+            result(-0.35, 0.0002),
+            "SEND need index: neighbouring wards differ more than chance would give, a "
+            "checkerboard pattern (Moran's I = -0.35, p < 0.001, 9,999 permutations).",
+        ),
+    ],
+    ids=["clustered", "not-significant", "dispersed"],
+)
+def test_describe_moran(res, expected):
+    assert describe_moran("SEND need index", res) == expected
+
+
+def test_describe_moran_names_local_clusters(grid20):
+    w = build_weights(grid20)
+    y = series(Y20, grid20)
+    local = local_statistics(y, w, permutations=999, seed=SEED, correction="none")
+    local.loc[:, "lisa_label"] = "Not significant"
+    local.loc[["W04", "W09"], "lisa_label"] = "High-High"
+    text = describe_moran(
+        "Need",
+        global_moran(y, w, permutations=999, seed=SEED),
+        local=local,
+        names=grid20["ward_name"],
+        correction="none",
+    )
+    assert text.endswith(
+        "Local clusters (significant at 0.05, uncorrected): High-High: Ward W04 and Ward W09."
+    )
+    local.loc[:, "lisa_label"] = "Not significant"
+    text = describe_moran("Need", result(0.1, 0.5), local=local)
+    assert text.endswith(
+        "No ward forms a local High-High or Low-Low cluster (significant at 0.05 after "
+        "false-discovery-rate (Benjamini-Hochberg) correction)."
+    )
