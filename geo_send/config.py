@@ -198,7 +198,11 @@ class IndexSettings:
 
 @dataclass(frozen=True)
 class SpatialSettings:
-    """Spatial weights and tests (``[spatial]``)."""
+    """Spatial weights and tests (``[spatial]``).
+
+    ``lsoa_population`` names the population column of the LSOA table used to average
+    LSOA index values up to wards in the scale-sensitivity (MAUP) check.
+    """
 
     weights: str = "queen"
     k: int = 4
@@ -208,6 +212,7 @@ class SpatialSettings:
     local_permutations: int = 9999
     alpha: float = 0.05
     correction: str = "fdr"
+    lsoa_population: str = "residents_count"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,8 @@ from scipy.spatial import cKDTree
 
 from ._errors import ConfigError, JoinError, ValidationError, close_matches, preview
 from .config import CORRECTIONS, WEIGHTS, SpatialSettings
+from .index import rank_areas
+from .join import weighted_mean
 
 __all__ = [
     "PERMUTATIONS",
@@ -55,6 +57,12 @@ __all__ = [
     "significance_threshold",
     "p_floor",
     "describe_moran",
+    "Variable",
+    "SpatialResult",
+    "analyse",
+    "scale_sensitivity",
+    "summarise_scale",
+    "LOCAL_COLUMNS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -1005,7 +1013,7 @@ def local_statistics(
 def _format_p(p: float) -> str:
     if p < 0.001:
         return "p < 0.001"
-    if p < 0.01:
+    if p < 0.1:
         return f"p = {p:.3f}"
     return f"p = {p:.2f}"
 
@@ -1028,6 +1036,7 @@ def describe_moran(
     local: pd.DataFrame | None = None,
     names: pd.Series | None = None,
     correction: str = "fdr",
+    p_adjusted: float | None = None,
 ) -> str:
     """One plain-language sentence on a global Moran result (plus clusters, if given).
 
@@ -1048,17 +1057,31 @@ def describe_moran(
         Area names indexed by code, used instead of codes when naming clusters.
     correction : {'none', 'bonferroni', 'fdr'}, default 'fdr'
         The correction ``local`` was computed with (named in the sentence).
+    p_adjusted : float, optional
+        The global p adjusted for the number of variables tested; when given, the
+        judgement uses it and the sentence shows both.
 
     Returns
     -------
     str
-        E.g. ``"SEND need index: high values sit next to high values and low next to
-        low, more than chance would give (Moran's I = 0.41, p = 0.003, 9,999
-        permutations)."``
+        E.g. ``"SEND need index: wards with similar values cluster together, high next
+        to high and low next to low, more than chance would give (Moran's I = 0.41,
+        p = 0.003, 9,999 permutations)."``
+
+    Notes
+    -----
+    Four wordings: clustering (p <= alpha, I above its expectation); a checkerboard
+    (p <= alpha, I below); "only weak evidence" (alpha < p <= 2 alpha, I above); "no
+    evidence of clustering" otherwise. A non-significant result is never described
+    as evidence of randomness.
     """
     i, p, r = result["i"], result["p_sim"], result["permutations"]
     kind = "EB Moran's I" if result.get("statistic") == "eb_moran" else "Moran's I"
-    numbers = f"({kind} = {i:.2f}, {_format_p(p)}, {r:,} permutations)"
+    shown = _format_p(p)
+    if p_adjusted is not None and p_adjusted != p:
+        shown += f", adjusted {_format_p(p_adjusted)}"
+    numbers = f"({kind} = {i:.2f}, {shown}, {r:,} permutations)"
+    p = p if p_adjusted is None else p_adjusted
     if p <= alpha and i > result["expected_i"]:
         text = (
             f"{label}: {areas} with similar values cluster together, high next to high and "
@@ -1069,10 +1092,15 @@ def describe_moran(
             f"{label}: neighbouring {areas} differ more than chance would give, a "
             f"checkerboard pattern {numbers}."
         )
+    elif p <= 2 * alpha and i > result["expected_i"]:
+        text = (
+            f"{label}: only weak evidence that {areas} with similar values cluster together, "
+            f"not significant at {alpha:g} {numbers}."
+        )
     else:
         text = (
-            f"{label}: no evidence of clustering; neighbouring {areas} are no more alike "
-            f"than in a random arrangement {numbers}."
+            f"{label}: no evidence of clustering; the pattern on the map could well be "
+            f"chance {numbers}."
         )
     if local is not None:
         how = (
@@ -1092,3 +1120,426 @@ def describe_moran(
             one = areas[:-1] if areas.endswith("s") else areas
             text += f" No {one} forms a local High-High or Low-Low cluster ({how})."
     return text
+
+
+# --------------------------------------------------------------------------------------
+# The stage: every variable of a run, one weights object, one JSON-ready summary
+# --------------------------------------------------------------------------------------
+LOCAL_COLUMNS = (
+    "lisa_i",
+    "lisa_quadrant",
+    "lisa_p",
+    "lisa_p_adjusted",
+    "lisa_significant",
+    "lisa_label",
+    "gi_z",
+    "gi_p",
+    "gi_p_adjusted",
+    "gi_label",
+    "neighbours_count",
+    "p_floor",
+    "significance_possible",
+)
+"""Columns of :func:`local_statistics`, in order."""
+
+_AREA_WORDS = {"ward_code": "wards", "lsoa_code": "LSOAs"}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One variable to test: values per area, a plain-language label, counts for rates.
+
+    Attributes
+    ----------
+    label : str
+        Plain-language name used in sentences.
+    values : pandas.Series
+        Value per area, indexed by area code (missing values allowed; see :func:`analyse`).
+    numerator, denominator : pandas.Series or None
+        Event counts and populations for count-based rates (adds EB Moran's I).
+    """
+
+    label: str
+    values: pd.Series
+    numerator: pd.Series | None = None
+    denominator: pd.Series | None = None
+
+    @property
+    def is_rate(self) -> bool:
+        """Whether counts are given (and EB Moran's I applies)."""
+        return self.numerator is not None and self.denominator is not None
+
+
+@dataclass(frozen=True)
+class SpatialResult:
+    """Output of :func:`analyse`.
+
+    Attributes
+    ----------
+    weights : Weights
+        Weights over all areas.
+    local : pandas.DataFrame
+        :func:`local_statistics` of the focus variable for every area (missing where
+        the variable is missing), columns :data:`LOCAL_COLUMNS`.
+    summary : dict
+        JSON-ready: weights summary, settings, per-variable global statistics with
+        their sentences, and the local clusters (``spatial_stats.json``).
+    """
+
+    weights: Weights
+    local: pd.DataFrame = field(repr=False)
+    summary: dict[str, Any] = field(repr=False)
+
+
+def analyse(
+    areas: gpd.GeoDataFrame,
+    variables: Mapping[str, Variable],
+    settings: SpatialSettings,
+    *,
+    seed: int,
+    focus: str = "need_index",
+    names: pd.Series | None = None,
+) -> SpatialResult:
+    """Test every variable for spatial autocorrelation; local statistics for ``focus``.
+
+    Parameters
+    ----------
+    areas : geopandas.GeoDataFrame
+        Boundaries indexed by area code (see :func:`build_weights`).
+    variables : mapping of str to Variable
+        Variables by output name, in report order; ``focus`` among them.
+    settings : SpatialSettings
+        Weights, permutations, alpha and correction.
+    seed : int
+        The run's seed; every test uses it (and records it).
+    focus : str, default "need_index"
+        The variable that gets local statistics (LISA, Gi*).
+    names : pandas.Series, optional
+        Area names by code, for the sentences.
+
+    Returns
+    -------
+    SpatialResult
+
+    Raises
+    ------
+    JoinError
+        If a variable is not indexed by exactly the areas' codes.
+
+    Notes
+    -----
+    Global test per variable: Moran's I (:func:`global_moran`); for count-based rates
+    also EB Moran's I (:func:`eb_moran`), which is then the headline, since raw rates
+    of small populations are noisier. ``focus`` is the primary variable and its test
+    stands alone; the headline p-values of the other variables (the indicators) are
+    adjusted together with ``settings.correction`` (``p_adjusted``), since testing
+    several indicators is itself multiple testing. Sentences judge by ``p_adjusted``.
+
+    Missing values are never filled: a variable missing in some areas is tested over
+    the areas that have it, with weights rebuilt for that subset (islands so created
+    are joined as usual), and the areas left out are listed (``areas_without_value``);
+    its local statistics are missing there. A variable with fewer than 4 areas or no
+    variation is not tested (``skipped`` says why).
+    """
+    weights = build_weights(areas, settings)
+    index_name = str(areas.index.name)
+    word = _AREA_WORDS.get(index_name, "areas")
+    entries: dict[str, dict[str, Any]] = {}
+    local = pd.DataFrame(index=areas.index, columns=list(LOCAL_COLUMNS), dtype=object)
+    local_sets: dict[str, Any] | None = None
+    for name, var in variables.items():
+        complete = _complete(var, areas.index, name)
+        left_out = [str(c) for c in areas.index[~complete]]
+        entry: dict[str, Any] = {"label": var.label, "n": int(complete.sum())}
+        entry["areas_without_value"] = left_out
+        values = var.values.reindex(areas.index)[complete]
+        if complete.sum() < 4 or values.nunique() < 2:
+            entry["skipped"] = (
+                "fewer than 4 areas with a value"
+                if complete.sum() < 4
+                else ("no variation between areas")
+            )
+            logger.warning(
+                "%s: not tested for spatial autocorrelation (%s)", name, entry["skipped"]
+            )
+            entries[name] = entry
+            continue
+        w = weights
+        if left_out:
+            logger.warning(
+                "%s: missing in %d %s (%s); tested over the other %d with their own weights",
+                name,
+                len(left_out),
+                word,
+                preview(left_out),
+                int(complete.sum()),
+            )
+            w = build_weights(areas.loc[complete], settings)
+            entry["weights"] = w.summary()
+        entry["moran"] = global_moran(values, w, permutations=settings.permutations, seed=seed)
+        entry["headline"] = "moran"
+        if var.is_rate:
+            assert var.numerator is not None and var.denominator is not None
+            entry["eb_moran"] = eb_moran(
+                var.numerator.reindex(areas.index)[complete],
+                var.denominator.reindex(areas.index)[complete],
+                w,
+                permutations=settings.permutations,
+                seed=seed,
+            )
+            entry["headline"] = "eb_moran"
+        if name == focus:
+            found = local_statistics(
+                values,
+                w,
+                permutations=settings.local_permutations,
+                seed=seed,
+                alpha=settings.alpha,
+                correction=settings.correction,
+            )
+            local = found.reindex(areas.index)
+            local_sets = _local_summary(found, settings, name)
+        entries[name] = entry
+
+    family = [n for n, e in entries.items() if "headline" in e and n != focus]
+    adjusted = dict(
+        zip(
+            family,
+            adjust_p(
+                [entries[n][entries[n]["headline"]]["p_sim"] for n in family], settings.correction
+            ),
+            strict=True,
+        )
+    )
+    for name, entry in entries.items():
+        if "headline" not in entry:
+            continue
+        p_adj = adjusted.get(name, entry[entry["headline"]]["p_sim"])
+        entry["correction"] = settings.correction if name in adjusted else "none"
+        entry["tests_corrected_together"] = len(family) if name in adjusted else 1
+        entry["p_adjusted"] = float(p_adj)
+        entry["sentence"] = describe_moran(
+            entry["label"],
+            entry[entry["headline"]],
+            alpha=settings.alpha,
+            areas=word,
+            local=local if name == focus else None,
+            names=names,
+            correction=settings.correction,
+            p_adjusted=float(p_adj),
+        )
+    summary = {
+        "level": index_name.removesuffix("_code"),
+        "n": weights.n,
+        "weights": weights.summary(),
+        "seed": int(seed),
+        "permutations": int(settings.permutations),
+        "local_permutations": int(settings.local_permutations),
+        "alternative": ALTERNATIVE,
+        "alpha": float(settings.alpha),
+        "correction": settings.correction,
+        "p_value_rule": "two-sided pseudo p = min(1, 2 (min(G, L) + 1) / (R + 1))",
+        "p_floor_rule": "min(1, max(2 / (R + 1), 2 / C(n - 1, k)))",
+        "variables": entries,
+        "local": local_sets,
+    }
+    return SpatialResult(weights=weights, local=local, summary=_json_ready(summary))
+
+
+def _complete(var: Variable, codes: pd.Index, name: str) -> pd.Series:
+    """Areas where the variable (and its counts) can be tested; loud on unknown codes."""
+    series = [("values", var.values)]
+    if var.is_rate:
+        series += [("numerator", var.numerator), ("denominator", var.denominator)]
+    ok = pd.Series(True, index=codes)
+    for part, s in series:
+        assert s is not None
+        extra, missing = s.index.difference(codes), codes.difference(s.index)
+        if len(extra) or len(missing):
+            problems = []
+            if len(missing):
+                problems.append(f"{name} {part}: no row for area(s) {preview(missing)}")
+            if len(extra):
+                problems.append(f"{name} {part}: area(s) not in the boundaries: {preview(extra)}")
+            raise JoinError(problems)
+        aligned = pd.to_numeric(s.reindex(codes), errors="coerce").astype(float)
+        ok &= np.isfinite(aligned)
+        if part == "denominator":
+            ok &= aligned > 0
+        if part == "numerator":
+            ok &= aligned >= 0
+    return ok
+
+
+def _local_summary(local: pd.DataFrame, settings: SpatialSettings, name: str) -> dict[str, Any]:
+    def codes(mask: pd.Series) -> list[str]:
+        return [str(c) for c in local.index[mask]]
+
+    return {
+        "variable": name,
+        "permutations": int(settings.local_permutations),
+        "alpha": float(settings.alpha),
+        "correction": settings.correction,
+        "significance_threshold": significance_threshold(
+            settings.alpha, len(local), settings.correction
+        ),
+        "label_counts": {
+            k: int(v) for k, v in local["lisa_label"].value_counts().sort_index().items()
+        },
+        "high_high": codes(local["lisa_label"] == "High-High"),
+        "low_low": codes(local["lisa_label"] == "Low-Low"),
+        "high_low": codes(local["lisa_label"] == "High-Low"),
+        "low_high": codes(local["lisa_label"] == "Low-High"),
+        "hot_spots": codes(local["gi_label"] == "Hot spot"),
+        "cold_spots": codes(local["gi_label"] == "Cold spot"),
+        "cannot_be_significant": codes(~local["significance_possible"].astype(bool)),
+    }
+
+
+def _json_ready(value: Any) -> Any:
+    """Plain Python containers and numbers; NaN and infinities become None."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def scale_sensitivity(
+    ward_index: pd.Series,
+    lsoa_index: pd.Series,
+    lsoa_local: pd.DataFrame,
+    lookup: pd.Series,
+    population: pd.Series,
+    *,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Compare the ward index with the same index computed for the LSOAs inside each ward.
+
+    Parameters
+    ----------
+    ward_index : pandas.Series
+        Need index per ward, indexed by ``ward_code``.
+    lsoa_index : pandas.Series
+        The index computed at LSOA level, indexed by ``lsoa_code``.
+    lsoa_local : pandas.DataFrame
+        :func:`local_statistics` at LSOA level (``lisa_label``), indexed by ``lsoa_code``.
+    lookup : pandas.Series
+        Ward code of each LSOA (best fit), indexed by ``lsoa_code``.
+    population : pandas.Series
+        Population of each LSOA, indexed by ``lsoa_code``; the averaging weight.
+    alpha : float, default 0.05
+        Level for the uncorrected counts.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``ward_code`` (as ``ward_index``): ``need_index``, ``rank``,
+        ``lsoa_count``, ``lsoa_need_index_mean`` (population-weighted mean of the LSOA
+        index), ``lsoa_rank`` (rank of that mean, 1 = highest need), ``rank_change``
+        (``lsoa_rank - rank``), ``lsoa_high_high_count`` and ``lsoa_low_low_count``
+        (LSOAs in the ward in a significant LISA High-High / Low-Low cluster, after the
+        multiple-testing correction ``lsoa_local`` used), and
+        ``lsoa_high_high_uncorrected_count`` / ``lsoa_low_low_uncorrected_count`` (the
+        same quadrants with an uncorrected ``lisa_p <= alpha``: "interesting", not
+        proven clusters; with many LSOAs the corrected counts are often all zero).
+
+    Raises
+    ------
+    JoinError
+        If an LSOA has no ward, or a ward in the lookup is not among the wards.
+
+    Notes
+    -----
+    The modifiable areal unit problem: the same data grouped at another scale can rank
+    and cluster differently. The LSOA index is z-scored among LSOAs, so its level is
+    not comparable with the ward index; its ranks are. Population-weighted averaging
+    follows the English Indices of Deprivation (see :func:`geo_send.join.weighted_mean`).
+    """
+    lsoa_codes = lsoa_index.index
+    ward_of = lookup.reindex(lsoa_codes)
+    problems = []
+    if ward_of.isna().any():
+        problems.append(f"LSOA lookup: no ward for LSOA(s) {preview(lsoa_codes[ward_of.isna()])}")
+    unknown = pd.Index(ward_of.dropna().unique()).difference(ward_index.index)
+    if len(unknown):
+        problems.append(f"LSOA lookup: ward code(s) not among the wards: {preview(unknown)}")
+    if problems:
+        raise JoinError(problems)
+    ward_of = ward_of.rename("ward_code")
+    mean = weighted_mean(lsoa_index, population.reindex(lsoa_codes), ward_of)
+    labels = lsoa_local["lisa_label"].reindex(lsoa_codes)
+    wards = ward_index.index
+    out = pd.DataFrame(index=wards)
+    out["need_index"] = ward_index
+    out["rank"] = rank_areas(ward_index)
+    out["lsoa_count"] = ward_of.value_counts().reindex(wards, fill_value=0).astype(np.int64)
+    out["lsoa_need_index_mean"] = mean.reindex(wards)
+    has_mean = out["lsoa_need_index_mean"].notna()
+    out["lsoa_rank"] = rank_areas(out["lsoa_need_index_mean"]).where(has_mean).astype("Int64")
+    out["rank_change"] = out["lsoa_rank"] - out["rank"]
+    quadrant = lsoa_local["lisa_quadrant"].reindex(lsoa_codes)
+    raw_p = lsoa_local["lisa_p"].reindex(lsoa_codes).astype(float)
+    flags = {
+        "lsoa_high_high_count": labels == "High-High",
+        "lsoa_low_low_count": labels == "Low-Low",
+        "lsoa_high_high_uncorrected_count": (quadrant == 1) & (raw_p <= alpha),
+        "lsoa_low_low_uncorrected_count": (quadrant == 3) & (raw_p <= alpha),
+    }
+    for column, flag in flags.items():
+        counts = flag.astype(bool).groupby(ward_of).sum().reindex(wards, fill_value=0)
+        out[column] = counts.astype(np.int64)
+    return out
+
+
+def summarise_scale(frame: pd.DataFrame, *, top_n: int = 5) -> dict[str, Any]:
+    """Headline comparison of ward and LSOA-based rankings (from :func:`scale_sensitivity`).
+
+    Returns
+    -------
+    dict
+        ``spearman_rank_correlation`` between the ward index and the population-weighted
+        LSOA mean, ``top_n`` and ``top_n_overlap`` (wards in both top-n lists),
+        ``largest_rank_changes`` (up to five wards, largest absolute change first, ties
+        by code), ``wards_with_high_high_lsoas`` (after correction) and
+        ``wards_with_high_high_lsoas_uncorrected``, and a ``sentence``.
+    """
+    both = frame.dropna(subset=["need_index", "lsoa_need_index_mean"])
+    rho = float(stats.spearmanr(both["need_index"], both["lsoa_need_index_mean"]).statistic)
+    top_ward = set(both.index[both["rank"] <= top_n])
+    top_lsoa = set(both.index[(both["lsoa_rank"] <= top_n).to_numpy(dtype=bool)])
+    change = both["rank_change"].astype(float).abs().sort_index()
+    change = change.sort_values(ascending=False, kind="stable")
+    largest = [
+        {
+            "ward_code": str(c),
+            "rank": int(both.loc[c, "rank"]),
+            "lsoa_rank": int(both.loc[c, "lsoa_rank"]),
+        }
+        for c in change.index[:5]
+        if change[c] > 0
+    ]
+    with_hh = [str(c) for c in frame.index[frame["lsoa_high_high_count"] > 0]]
+    with_hh_raw = [str(c) for c in frame.index[frame["lsoa_high_high_uncorrected_count"] > 0]]
+    sentence = (
+        f"Ranked by the population-weighted mean of the same index computed for LSOAs, the "
+        f"wards keep a Spearman rank correlation of {rho:.2f} with the ward ranking; "
+        f"{len(top_ward & top_lsoa)} of the top {top_n} wards are the same at both scales. "
+        f"{len(with_hh)} ward(s) contain LSOAs in a significant High-High LISA cluster "
+        f"after correction, {len(with_hh_raw)} before correction."
+    )
+    return _json_ready(
+        {
+            "spearman_rank_correlation": rho,
+            "top_n": top_n,
+            "top_n_overlap": len(top_ward & top_lsoa),
+            "largest_rank_changes": largest,
+            "wards_with_high_high_lsoas": with_hh,
+            "wards_with_high_high_lsoas_uncorrected": with_hh_raw,
+            "sentence": sentence,
+        }
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import logging
 import math
 import time
@@ -714,8 +715,8 @@ def result(i: float, p: float, r: int = 9999) -> dict:
         ),
         (
             result(0.05, 0.41),
-            "SEND need index: no evidence of clustering; neighbouring wards are no more alike "
-            "than in a random arrangement (Moran's I = 0.05, p = 0.41, 9,999 permutations).",
+            "SEND need index: no evidence of clustering; the pattern on the map could well be "
+            "chance (Moran's I = 0.05, p = 0.41, 9,999 permutations).",
         ),
         (
             result(-0.35, 0.0002),
@@ -751,3 +752,110 @@ def test_describe_moran_names_local_clusters(grid20):
         "No ward forms a local High-High or Low-Low cluster (significant at 0.05 after "
         "false-discovery-rate (Benjamini-Hochberg) correction)."
     )
+
+
+def test_describe_moran_weak_evidence_and_adjusted_p():
+    text = describe_moran("Rate", result(0.3, 0.02), p_adjusted=0.08)
+    assert text == (
+        "Rate: only weak evidence that wards with similar values cluster together, not "
+        "significant at 0.05 (Moran's I = 0.30, p = 0.020, adjusted p = 0.080, "
+        "9,999 permutations)."
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The stage: analyse() over several variables
+# --------------------------------------------------------------------------------------
+def test_analyse_reports_every_variable_and_corrects_the_indicators_together(grid20):
+    pupils = pd.Series(1000.0, index=grid20.index)
+    ehcp = pd.Series(np.round(10 + 3 * Y20), index=grid20.index)
+    variables = {
+        "need_index": spatial.Variable("SEND need index", series(Y20, grid20)),
+        "ehcp_per_1000": spatial.Variable("EHCP rate", ehcp / pupils * 1000, ehcp, pupils),
+        "noise": spatial.Variable("Noise", series(np.cos(np.arange(20.0) * 7), grid20)),
+    }
+    settings = SpatialSettings(permutations=999, local_permutations=999)
+    res = spatial.analyse(grid20, variables, settings, seed=SEED, names=grid20["ward_name"])
+    s = res.summary
+    assert list(s["variables"]) == ["need_index", "ehcp_per_1000", "noise"]
+    assert s["weights"]["n"] == 20 and s["seed"] == SEED and s["alternative"] == "two-sided"
+    need, rate, noise = (s["variables"][k] for k in ("need_index", "ehcp_per_1000", "noise"))
+    assert need["headline"] == "moran" and need["correction"] == "none"
+    assert need["p_adjusted"] == need["moran"]["p_sim"]
+    assert rate["headline"] == "eb_moran" and "moran" in rate
+    assert rate["tests_corrected_together"] == noise["tests_corrected_together"] == 2
+    ps = [rate["eb_moran"]["p_sim"], noise["moran"]["p_sim"]]
+    assert_allclose([rate["p_adjusted"], noise["p_adjusted"]], adjust_p(ps, "fdr"))
+    assert need["sentence"].startswith("SEND need index: wards with similar values cluster")
+    assert list(res.local.columns) == list(spatial.LOCAL_COLUMNS)
+    assert s["local"]["variable"] == "need_index"
+    json.dumps(s, allow_nan=False)  # strict JSON
+
+
+def test_analyse_tests_a_variable_with_gaps_over_the_areas_that_have_it(grid20, caplog):
+    y = series(Y20, grid20)
+    y["W07"] = np.nan
+    settings = SpatialSettings(permutations=99, local_permutations=99)
+    with caplog.at_level(logging.WARNING, logger="geo_send.spatial"):
+        res = spatial.analyse(
+            grid20, {"need_index": spatial.Variable("Need", y)}, settings, seed=SEED
+        )
+    entry = res.summary["variables"]["need_index"]
+    assert entry["n"] == 19 and entry["areas_without_value"] == ["W07"]
+    assert entry["weights"]["n"] == 19
+    assert res.local.loc["W07"].isna().all()
+    assert res.local.drop(index="W07")["lisa_p"].notna().all()
+    assert "W07" in caplog.text
+    sub = grid20.drop(index="W07")
+    expected = global_moran(y.drop("W07"), build_weights(sub), permutations=99, seed=SEED)
+    assert entry["moran"] == expected
+
+
+def test_analyse_skips_a_constant_variable_and_rejects_unknown_codes(grid20):
+    settings = SpatialSettings(permutations=99, local_permutations=99)
+    flat = spatial.Variable("Flat", pd.Series(3.0, index=grid20.index))
+    res = spatial.analyse(grid20, {"flat": flat}, settings, seed=SEED)
+    assert res.summary["variables"]["flat"]["skipped"] == "no variation between areas"
+    assert res.local["lisa_p"].isna().all()
+    stray = spatial.Variable("Stray", series(Y20, grid20).rename({"W00": "X00"}))
+    with pytest.raises(JoinError, match="X00"):
+        spatial.analyse(grid20, {"need_index": stray}, settings, seed=SEED)
+
+
+# --------------------------------------------------------------------------------------
+# Scale sensitivity (MAUP)
+# --------------------------------------------------------------------------------------
+def test_scale_sensitivity_known_answer():
+    wards = pd.Series([1.0, -1.0], index=pd.Index(["WA", "WB"], name="ward_code"))
+    lsoas = pd.Index(["L1", "L2", "L3", "L4", "L5"], name="lsoa_code")
+    lsoa_index = pd.Series([2.0, 0.0, -1.0, 3.0, -2.0], index=lsoas)
+    lookup = pd.Series(["WA", "WA", "WB", "WB", "WB"], index=lsoas)
+    population = pd.Series([100.0, 300.0, 200.0, 100.0, 100.0], index=lsoas)
+    local = pd.DataFrame(
+        {
+            "lisa_label": [
+                "High-High",
+                "Not significant",
+                "Low-Low",
+                "Not significant",
+                "Not significant",
+            ],
+            "lisa_quadrant": [1, 1, 3, 1, 3],
+            "lisa_p": [0.01, 0.04, 0.001, 0.2, 0.03],
+        },
+        index=lsoas,
+    )
+    out = spatial.scale_sensitivity(wards, lsoa_index, local, lookup, population)
+    # WA: (2*100 + 0*300) / 400 = 0.5; WB: (-1*200 + 3*100 - 2*100) / 400 = -0.25
+    assert_allclose(out["lsoa_need_index_mean"], [0.5, -0.25])
+    assert out["lsoa_count"].tolist() == [2, 3]
+    assert out["rank"].tolist() == [1, 2] and out["lsoa_rank"].tolist() == [1, 2]
+    assert out["lsoa_high_high_count"].tolist() == [1, 0]
+    assert out["lsoa_low_low_count"].tolist() == [0, 1]
+    assert out["lsoa_high_high_uncorrected_count"].tolist() == [2, 0]
+    assert out["lsoa_low_low_uncorrected_count"].tolist() == [0, 2]
+    summary = spatial.summarise_scale(out, top_n=1)
+    assert summary["spearman_rank_correlation"] == pytest.approx(1.0)
+    assert summary["top_n_overlap"] == 1 and summary["largest_rank_changes"] == []
+    with pytest.raises(JoinError, match="WZ"):
+        spatial.scale_sensitivity(wards, lsoa_index, local, lookup.replace("WB", "WZ"), population)
