@@ -60,6 +60,11 @@ def _write_csv(path: Path, frame: pd.DataFrame, *, index: bool = True) -> None:
     _write_text(path, frame.to_csv(index=index, float_format=FLOAT_FORMAT, lineterminator="\n"))
 
 
+def _write_json(path: Path, document: object) -> None:
+    """Strict JSON (no NaN), fixed key order, two-space indent, final newline."""
+    _write_text(path, json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+
+
 def _write_gpkg(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
     with _atomic(path) as tmp:
         for layer, gdf in layers.items():
@@ -82,7 +87,8 @@ def write_outputs(
     """Write the outputs of a run into ``out_dir``.
 
     Writes ``ranked_wards.csv``, ``need_index.gpkg`` (layer ``wards``),
-    ``need_map.html`` and ``run_manifest.json``.
+    ``need_map.html``, ``spatial_stats.json``, ``scale_sensitivity.csv`` (when the run
+    has the LSOA-scale check) and ``run_manifest.json``.
 
     Returns
     -------
@@ -97,8 +103,11 @@ def write_outputs(
         "ranked_csv": out / f"{stem}.csv",
         "geopackage": out / "need_index.gpkg",
         "map": out / "need_map.html",
+        "spatial_stats": out / "spatial_stats.json",
         "manifest": out / "run_manifest.json",
     }
+    if result.scale is not None:
+        paths["scale_csv"] = out / "scale_sensitivity.csv"
     ranked = result.ranked
     say(f"writing {paths['ranked_csv'].name}")
     _write_csv(paths["ranked_csv"], ranked)
@@ -106,6 +115,11 @@ def write_outputs(
     _write_gpkg(paths["geopackage"], {f"{cfg.level}s": result.wards.reset_index()})
     say(f"writing {paths['map'].name}")
     _write_text(paths["map"], render_map(result.wards, cfg.map, name_column=cfg.name_name))
+    say(f"writing {paths['spatial_stats'].name}")
+    _write_json(paths["spatial_stats"], result.spatial_stats)
+    if result.scale is not None:
+        say(f"writing {paths['scale_csv'].name}")
+        _write_csv(paths["scale_csv"], result.scale)
     manifest = {
         "geo_send_version": _versions()["geo_send"],
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -115,7 +129,6 @@ def write_outputs(
         "inputs_sha256": result.input_hashes,
         "versions": _versions(),
         "rows": {"areas": len(result.wards), "ranked_csv": len(ranked)},
-        "global_statistics": result.global_stats,
         "outputs": {k: p.name for k, p in paths.items()},
     }
     _write_text(paths["manifest"], json.dumps(manifest, indent=2, sort_keys=False) + "\n")

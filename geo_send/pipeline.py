@@ -17,7 +17,7 @@ from . import index as index_stage
 from . import indicators as indicator_stage
 from . import spatial
 from ._errors import ValidationError
-from .config import Config, PupilInput
+from .config import Config, Inputs, PupilInput
 from .join import count_pupils, join_tables, locate_points, normalise_sen_status
 from .load import file_sha256, read_boundaries, read_pupil_chunks, read_table
 from .validate import (
@@ -30,6 +30,11 @@ from .validate import (
 __all__ = ["Result", "run", "load_areas", "load_table"]
 
 log = logging.getLogger(__name__)
+
+#: Plain-language name of the need index in sentences.
+NEED_INDEX_LABEL = "SEND need index"
+#: Local statistics carried into the ranked table and GeoPackage.
+LOCAL_OUTPUT_COLUMNS = ("lisa_label", "lisa_p", "gi_z", "gi_label", "p_floor")
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,14 @@ class Result:
         computed from, and the local spatial statistics.
     table : DataFrame
         The numeric inputs after validation and joins, indexed by area code.
-    global_stats : dict
-        Global spatial statistics per variable (Moran's I, ...).
+    spatial_stats : dict
+        JSON-ready spatial statistics (``spatial_stats.json``): the weights, global
+        Moran's I (and EB Moran's I for rates) of the need index and every indicator with
+        a plain-language sentence, the local clusters of the need index, and the
+        LSOA-scale sensitivity check.
+    scale : DataFrame or None
+        Per ward: the need index computed for its LSOAs (population-weighted mean, rank)
+        and its LSOAs in LISA clusters; ``None`` without LSOA inputs or at LSOA level.
     input_hashes : dict
         SHA-256 of every input file read.
     """
@@ -54,7 +65,8 @@ class Result:
     config: Config
     wards: gpd.GeoDataFrame
     table: pd.DataFrame
-    global_stats: dict[str, Any]
+    spatial_stats: dict[str, Any]
+    scale: pd.DataFrame | None = None
     input_hashes: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -238,17 +250,16 @@ def run(cfg: Config | None = None) -> Result:
     scores = index_stage.build_index(values, cfg.indicators, cfg.domains, cfg.index)
     rank = index_stage.rank_areas(scores["need_index"])
 
-    graph = spatial.build_weights(areas)
-    global_stats = {
-        "need_index": spatial.global_moran(
-            scores["need_index"].fillna(scores["need_index"].mean()), graph,
-            permutations=cfg.spatial.permutations, seed=cfg.seed,
-        )
-    }
-    local = spatial.local_moran(
-        scores["need_index"].fillna(scores["need_index"].mean()), graph,
-        permutations=cfg.spatial.local_permutations, seed=cfg.seed, alpha=cfg.spatial.alpha,
+    spatial_result = spatial.analyse(
+        areas,
+        spatial_variables(cfg, table, values, scores["need_index"]),
+        cfg.spatial,
+        seed=cfg.seed,
+        names=areas[cfg.name_name],
     )
+    local = spatial_result.local
+    scale, scale_stats = lsoa_scale(cfg, scores["need_index"], areas[cfg.name_name])
+    spatial_stats = {**spatial_result.summary, "scale_sensitivity": scale_stats}
 
     counts = sorted({c for spec in cfg.indicators for c in spec.source_columns}
                     - {s.name for s in cfg.indicators})
@@ -260,12 +271,110 @@ def run(cfg: Config | None = None) -> Result:
             scores[[f"{d.name}_score" for d in cfg.domains]],
             values,
             table[counts],
-            local[["lisa_label", "lisa_p"]],
+            local[list(LOCAL_OUTPUT_COLUMNS)],
             scores[["indicators_missing_count"]],
         ],
         axis=1,
     )
     wards = gpd.GeoDataFrame(wards, geometry=areas.geometry, crs=areas.crs)
     wards = wards.sort_values(["rank"], kind="stable")
-    return Result(config=cfg, wards=wards, table=table, global_stats=global_stats,
-                  input_hashes=hashes)
+    return Result(config=cfg, wards=wards, table=table, spatial_stats=spatial_stats,
+                  scale=scale, input_hashes=hashes)
+
+
+def spatial_variables(
+    cfg: Config, table: pd.DataFrame, values: pd.DataFrame, need_index: pd.Series
+) -> dict[str, spatial.Variable]:
+    """The need index and every indicator, with counts for count-based ones."""
+    out = {"need_index": spatial.Variable(NEED_INDEX_LABEL, need_index)}
+    for spec in cfg.indicators:
+        counts = (
+            {"numerator": table[str(spec.numerator)], "denominator": table[str(spec.denominator)]}
+            if spec.is_count_based
+            else {}
+        )
+        out[spec.name] = spatial.Variable(spec.label, values[spec.name], **counts)
+    return out
+
+
+def lsoa_scale(
+    cfg: Config, ward_index: pd.Series, ward_names: pd.Series
+) -> tuple[pd.DataFrame | None, dict | None]:
+    """Scale sensitivity (MAUP): the same index at LSOA level, summarised per ward.
+
+    Runs the ward configuration on ``[inputs] lsoa_boundaries`` and ``lsoa_table`` with
+    the indicators whose columns that table has (the others are listed as left out;
+    domains without an indicator drop out and the remaining weights are rescaled), then
+    averages the LSOA index to wards, weighted by ``[spatial] lsoa_population``, and
+    counts each ward's LSOAs in LISA clusters. The LSOA table's ``ward_code`` column is
+    the (best-fit) lookup.
+
+    Returns
+    -------
+    (DataFrame or None, dict or None)
+        The per-ward comparison (:func:`geo_send.spatial.scale_sensitivity`) and its
+        JSON-ready summary; ``(None, None)`` at LSOA level or without LSOA inputs.
+    """
+    inputs = cfg.inputs
+    if cfg.level != "ward" or inputs.lsoa_boundaries is None or inputs.lsoa_table is None:
+        return None, None
+    raw = read_table(inputs.lsoa_table, code_column="lsoa_code", code_name="lsoa_code")
+    problems = [
+        f"{inputs.lsoa_table}: column {c!r} not found (needed for the LSOA-scale check)"
+        for c in ("ward_code", cfg.spatial.lsoa_population)
+        if c not in raw.columns
+    ]
+    if problems:
+        raise ValidationError(problems)
+    usable = tuple(s for s in cfg.indicators if all(c in raw.columns for c in s.source_columns))
+    left_out = [s.name for s in cfg.indicators if s not in usable]
+    domains = tuple(d for d in cfg.domains if any(s.domain == d.name for s in usable))
+    if not usable:
+        log.warning("LSOA-scale check skipped: %s has none of the indicators' columns",
+                    inputs.lsoa_table)
+        return None, {"skipped": f"{inputs.lsoa_table} has none of the indicators' columns"}
+    if left_out:
+        log.info("LSOA-scale check without %s (columns not in %s)", ", ".join(left_out),
+                 inputs.lsoa_table.name)
+    lsoa_cfg = cfg.replace(
+        level="lsoa",
+        inputs=Inputs(boundaries=inputs.lsoa_boundaries, table=inputs.lsoa_table,
+                      code_column="lsoa_code", name_column="lsoa_name"),
+        indicators=usable,
+        domains=domains,
+    )
+    lsoas = load_areas(lsoa_cfg)
+    table = load_table(lsoa_cfg, lsoas)
+    values = indicator_stage.compute_indicators(table, usable)
+    scores = index_stage.build_index(values, usable, domains, cfg.index)
+    result = spatial.analyse(
+        lsoas,
+        {"need_index": spatial.Variable(f"{NEED_INDEX_LABEL} (LSOA level)", scores["need_index"])},
+        cfg.spatial,
+        seed=cfg.seed,
+        names=lsoas[lsoa_cfg.name_name],
+    )
+    population, found = to_numbers(raw, [cfg.spatial.lsoa_population],
+                                   source=str(inputs.lsoa_table))
+    if found:
+        raise ValidationError(found)
+    codes = pd.Index(raw["lsoa_code"], name="lsoa_code")
+    frame = spatial.scale_sensitivity(
+        ward_index,
+        scores["need_index"],
+        result.local,
+        pd.Series(raw["ward_code"].str.strip().to_numpy(), index=codes, name="ward_code"),
+        pd.Series(population[cfg.spatial.lsoa_population].to_numpy(), index=codes),
+        alpha=cfg.spatial.alpha,
+    )
+    frame.insert(0, cfg.name_name, ward_names.reindex(frame.index))
+    summary = {
+        "level": "lsoa",
+        "indicators_used": [s.name for s in usable],
+        "indicators_left_out": left_out,
+        "population_column": cfg.spatial.lsoa_population,
+        "lookup": f"{inputs.lsoa_table.name} ward_code (best fit)",
+        **spatial.summarise_scale(frame, top_n=cfg.index.top_n),
+        "lsoa_statistics": result.summary,
+    }
+    return frame, summary

@@ -143,3 +143,46 @@ def test_stages_do_not_mutate_their_inputs(make_area):
     gs.build_index(values, cfg.indicators, cfg.domains, cfg.index)
     pd.testing.assert_frame_equal(table, before)
     pd.testing.assert_frame_equal(values, values_before)
+
+
+def test_ranked_table_carries_local_spatial_statistics(default_result):
+    ranked = default_result.ranked
+    for column in ("lisa_label", "lisa_p", "gi_z", "gi_label", "p_floor"):
+        assert column in ranked.columns
+    assert set(ranked["gi_label"]) <= {"Hot spot", "Cold spot", "Not significant"}
+    assert ((ranked["lisa_p"] >= ranked["p_floor"]) & (ranked["lisa_p"] <= 1)).all()
+
+
+def test_spatial_stats_cover_the_index_and_every_indicator(default_result):
+    cfg = gs.Config.default()
+    stats = default_result.spatial_stats
+    assert list(stats["variables"]) == ["need_index"] + [s.name for s in cfg.indicators]
+    assert stats["weights"]["kind"] == cfg.spatial.weights and stats["weights"]["n"] == 20
+    for spec in cfg.indicators:
+        entry = stats["variables"][spec.name]
+        assert entry["headline"] == ("eb_moran" if spec.is_count_based else "moran")
+        head = entry[entry["headline"]]
+        assert head["seed"] == cfg.seed and head["permutations"] == cfg.spatial.permutations
+        assert head["alternative"] == "two-sided" and entry["correction"] == cfg.spatial.correction
+        assert entry["sentence"].startswith(spec.label)
+    scale = stats["scale_sensitivity"]
+    assert scale["level"] == "lsoa" and scale["lsoa_statistics"]["n"] == 161
+    assert "imd_score" in scale["indicators_used"]
+
+
+def test_lsoa_scale_check_summarises_161_lsoas_by_ward(default_result):
+    scale = default_result.scale
+    assert sorted(scale.index) == WOLVERHAMPTON_WARDS
+    assert scale["lsoa_count"].sum() == 161
+    assert scale["rank"].tolist() == default_result.wards.loc[scale.index, "rank"].tolist()
+
+
+def test_spatial_outputs_are_written_and_identical_on_rerun(default_result, tmp_path):
+    first = gs.write_outputs(default_result, tmp_path / "a")
+    second = gs.write_outputs(gs.run(gs.Config.default()), tmp_path / "b")
+    for key in ("spatial_stats", "scale_csv", "ranked_csv"):
+        assert first[key].read_bytes() == second[key].read_bytes(), key
+    stats = json.loads(first["spatial_stats"].read_text())
+    assert stats == default_result.spatial_stats
+    gpkg = gpd.read_file(first["geopackage"])
+    assert {"lisa_label", "lisa_p", "gi_z", "gi_label", "p_floor"} <= set(gpkg.columns)
