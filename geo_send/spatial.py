@@ -259,12 +259,14 @@ def build_weights(gdf: gpd.GeoDataFrame, settings: SpatialSettings | None = None
         base = Graph.build_contiguity(geoms, rook=(kind == "rook"))
     else:
         centroids = _centroids(gdf)
-        if kind == "knn":
-            parameter = float(settings.k)
-            base = Graph.build_knn(centroids, k=settings.k)
-        else:
-            parameter = float(settings.distance_m)  # type: ignore[arg-type]
-            base = Graph.build_distance_band(centroids, threshold=parameter, binary=True)
+        parameter = float(settings.k if kind == "knn" else settings.distance_m)  # type: ignore[arg-type]
+        try:
+            if kind == "knn":
+                base = Graph.build_knn(centroids, k=settings.k)
+            else:
+                base = Graph.build_distance_band(centroids, threshold=parameter, binary=True)
+        except ValueError as exc:  # e.g. two areas with the same centroid for knn
+            raise ValidationError(f"cannot build {kind} weights: {exc}") from None
     binary = _binary(base, ids)
 
     card = np.diff(binary.indptr)

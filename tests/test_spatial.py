@@ -264,6 +264,12 @@ def test_geographic_crs_rejected_for_distances(grid9):
         build_weights(grid9.set_crs(4326, allow_override=True), SpatialSettings(weights="knn", k=2))
 
 
+def test_knn_with_shared_centroids_is_a_validation_error(grid9):
+    doubled = grid9.set_geometry([grid9.geometry.iloc[0]] * 2 + list(grid9.geometry.iloc[2:]))
+    with pytest.raises(ValidationError, match="cannot build knn weights"):
+        build_weights(doubled, SpatialSettings(weights="knn", k=1))
+
+
 def test_unknown_weights_kind_suggests_close_match(grid9):
     with pytest.raises(ConfigError, match="did you mean 'queen'"):
         build_weights(grid9, SpatialSettings(weights="queenn"))
