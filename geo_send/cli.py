@@ -106,13 +106,10 @@ class _UsageError(GeoSendError):
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``geo-send``; returns the exit code."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        force=True,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("pyogrio").setLevel(logging.WARNING)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     # mapclassify falls back to numpy without numba (deliberately not installed: no JIT cost)
     warnings.filterwarnings("ignore", message="Numba not installed")
     try:
@@ -123,6 +120,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("geo-send: interrupted", file=sys.stderr)
         return 130
+    finally:
+        log.removeHandler(handler)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (so in-process callers can capture it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
 
 
 if __name__ == "__main__":
