@@ -39,6 +39,7 @@ __all__ = [
     "global_eb",
     "spatial_eb",
     "neighbourhoods",
+    "required_neighbourhoods",
     "compare_with_benchmark",
     "smoothed_rates",
     "CONFIDENCE",
@@ -308,6 +309,27 @@ def neighbourhoods(weights: Graph | W, index: pd.Index) -> sp.csr_array:
     return sp.csr_array((binary > 0).astype(float))
 
 
+def required_neighbourhoods(
+    indicators: Sequence[IndicatorSpec], weights: Graph | W | None, index: pd.Index
+) -> sp.csr_array | None:
+    """The :func:`neighbourhoods` matrix if some indicator uses spatial EB, else None.
+
+    Raises
+    ------
+    ConfigError
+        If an indicator asks for spatial EB smoothing and no weights are given.
+    """
+    names = [s.name for s in indicators if s.smoothing == "spatial_eb"]
+    if not names:
+        return None
+    if weights is None:
+        raise ConfigError(
+            f"indicator(s) {', '.join(names)} use smoothing = 'spatial_eb', which needs spatial "
+            "weights: pass weights= (a libpysal Graph or W)"
+        )
+    return neighbourhoods(weights, index)
+
+
 def smoothed_rates(
     events: np.ndarray,
     base: np.ndarray,
@@ -392,14 +414,7 @@ def compute_indicators(
     used by the index is smoothed. The benchmark label compares the interval with the
     comparator of :func:`comparators`.
     """
-    needs_graph = any(s.smoothing == "spatial_eb" for s in indicators)
-    if needs_graph and weights is None:
-        names = [s.name for s in indicators if s.smoothing == "spatial_eb"]
-        raise ConfigError(
-            f"indicator(s) {', '.join(names)} use smoothing = 'spatial_eb', which needs spatial "
-            "weights: pass weights= (a libpysal Graph or W)"
-        )
-    neighbours = neighbourhoods(weights, table.index) if needs_graph else None
+    neighbours = required_neighbourhoods(indicators, weights, table.index)
     compare = comparators(table, indicators)
     blocks: dict[str, pd.Series] = {}
     for spec in indicators:
