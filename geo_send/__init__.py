@@ -25,6 +25,7 @@ from .join import weighted_mean
 from .load import read_raw_area
 from .outputs import write_dataset, write_outputs
 from .pipeline import Result, load_areas, load_table, run
+from .uncertainty import Uncertainty, assess_uncertainty
 
 __all__ = [
     "AreaDataset",
@@ -35,7 +36,9 @@ __all__ = [
     "JoinError",
     "Result",
     "SitingError",
+    "Uncertainty",
     "ValidationError",
+    "assess_uncertainty",
     "build_dataset",
     "build_index",
     "compute_indicators",

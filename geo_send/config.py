@@ -187,7 +187,19 @@ class Inputs:
 
 @dataclass(frozen=True)
 class IndexSettings:
-    """How indicators become one index (``[index]``)."""
+    """How indicators become one index (``[index]``); see ``docs/methodology.md``.
+
+    Attributes
+    ----------
+    normalisation : {'zscore', 'minmax', 'rank', 'exponential'}
+    aggregation : {'arithmetic', 'geometric'}
+    draws : int
+        Monte Carlo draws for the rank intervals (0 skips them).
+    weight_spread : float
+        Each weight is multiplied by a uniform factor in [1 − s, 1 + s] in the draws.
+    top_n : int
+        The ``p_top{n}`` column: share of draws in which an area ranks in the top n.
+    """
 
     normalisation: str = "zscore"
     aggregation: str = "arithmetic"
@@ -464,6 +476,12 @@ class _Parser:
             self.problems.append("[spatial] permutations must be at least 99")
         if index.draws < 0:
             self.problems.append(f"[index] draws must be 0 or more, got {index.draws}")
+        if not 0 <= index.weight_spread < 1:
+            self.problems.append(
+                f"[index] weight_spread must be at least 0 and below 1, got {index.weight_spread}"
+            )
+        if index.top_n < 1:
+            self.problems.append(f"[index] top_n must be at least 1, got {index.top_n}")
         if siting.p < 1:
             self.problems.append(f"[siting] p must be at least 1, got {siting.p}")
         if siting.service_distance_m <= 0:
@@ -612,6 +630,11 @@ class _Parser:
             if benchmark is not None and not isinstance(benchmark, int | float):
                 self.problems.append(f"[{where}] benchmark must be a number")
                 benchmark = None
+            if benchmark is not None and kind == "score":
+                self.problems.append(
+                    f"[{where}] benchmark applies to count-based indicators only (a score has "
+                    "no interval to compare)"
+                )
             if name in {s.name for s in out}:
                 self.problems.append(f"[{where}] indicator name used twice")
             out.append(

@@ -275,7 +275,7 @@ def neighbourhoods(weights: Graph | W, index: pd.Index) -> sp.csr_array:
 
     Parameters
     ----------
-    weights : libpysal Graph or W
+    weights : libpysal Graph or W, or geo_send.spatial.Weights
         Any spatial weights over the same areas; only who neighbours whom is used (the
         weight values, e.g. row standardisation, are ignored). Not modified.
     index : Index
@@ -291,6 +291,8 @@ def neighbourhoods(weights: Graph | W, index: pd.Index) -> sp.csr_array:
     ValueError
         If some areas of ``index`` are not in the weights.
     """
+    if isinstance(getattr(weights, "graph", None), Graph):  # geo_send.spatial.Weights
+        weights = weights.graph
     if isinstance(weights, Graph):
         ids = pd.Index(weights.unique_ids)
         matrix = sp.csr_array(weights.sparse)

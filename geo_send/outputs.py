@@ -129,10 +129,35 @@ def write_outputs(
         "inputs_sha256": result.input_hashes,
         "versions": _versions(),
         "rows": {"areas": len(result.wards), "ranked_csv": len(ranked)},
+        "index": _index_summary(result),
         "outputs": {k: p.name for k, p in paths.items()},
     }
     _write_text(paths["manifest"], json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return paths
+
+
+def _index_summary(result: Result) -> dict:
+    """Comparators, Monte Carlo settings and the sensitivity table, JSON-ready."""
+    cfg = result.config
+    summary: dict = {
+        "normalisation": cfg.index.normalisation,
+        "aggregation": cfg.index.aggregation,
+        "comparators": {},
+    }
+    benchmarks = {s.name: s.benchmark for s in cfg.indicators}
+    for name, value in (result.comparators if result.comparators is not None else {}).items():
+        summary["comparators"][name] = {
+            "value": None if pd.isna(value) else float(value),
+            "source": "benchmark" if benchmarks.get(name) is not None else "whole-area rate",
+        }
+    if result.uncertainty is not None:
+        summary["uncertainty"] = result.uncertainty.settings
+        summary["sensitivity"] = [
+            {"assumption": name, **{k: (v.item() if hasattr(v, "item") else v)
+                                    for k, v in row.items()}}
+            for name, row in result.uncertainty.sensitivity.iterrows()
+        ]
+    return summary
 
 
 def write_dataset(dataset: AreaDataset, root: str | Path) -> dict[str, Path]:

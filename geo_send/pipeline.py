@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+from libpysal.graph import Graph
 
 from . import index as index_stage
 from . import indicators as indicator_stage
 from . import spatial
+from . import uncertainty as uncertainty_stage
 from ._errors import ValidationError
 from .config import Config, Inputs, PupilInput
 from .join import count_pupils, join_tables, locate_points, normalise_sen_status
@@ -60,6 +63,10 @@ class Result:
         and its LSOAs in LISA clusters; ``None`` without LSOA inputs or at LSOA level.
     input_hashes : dict
         SHA-256 of every input file read.
+    uncertainty : Uncertainty or None
+        Monte Carlo rank intervals and sensitivity (None when ``[index] draws = 0``).
+    comparators : Series or None
+        The comparator of each count-based indicator (benchmark or whole-area rate).
     """
 
     config: Config
@@ -68,6 +75,15 @@ class Result:
     spatial_stats: dict[str, Any]
     scale: pd.DataFrame | None = None
     input_hashes: dict[str, str] = field(default_factory=dict)
+    uncertainty: uncertainty_stage.Uncertainty | None = None
+    comparators: pd.Series | None = None
+
+    @property
+    def sensitivity(self) -> pd.DataFrame:
+        """How much each assumption moves the ranking (empty when no draws were made)."""
+        if self.uncertainty is None:
+            return pd.DataFrame()
+        return self.uncertainty.sensitivity
 
     @property
     def ranked(self) -> pd.DataFrame:
@@ -246,9 +262,19 @@ def run(cfg: Config | None = None) -> Result:
     table = load_table(cfg, areas)
     log.info("loaded %d areas and %d input columns", len(areas), table.shape[1])
 
-    values = indicator_stage.compute_indicators(table, cfg.indicators)
+    graph = smoothing_weights(cfg, areas)
+    values = indicator_stage.compute_indicators(table, cfg.indicators, weights=graph)
     scores = index_stage.build_index(values, cfg.indicators, cfg.domains, cfg.index)
     rank = index_stage.rank_areas(scores["need_index"])
+    mc_columns = uncertainty_stage.rank_columns(cfg.index.top_n)
+    uncertainty = None
+    if cfg.index.draws > 0:
+        uncertainty = uncertainty_stage.assess_uncertainty(
+            table, cfg.indicators, cfg.domains, cfg.index, seed=cfg.seed, weights=graph
+        )
+        intervals = uncertainty.areas[mc_columns]
+    else:
+        intervals = pd.DataFrame(np.nan, index=table.index, columns=mc_columns)
 
     spatial_result = spatial.analyse(
         areas,
@@ -268,8 +294,12 @@ def run(cfg: Config | None = None) -> Result:
             areas[[cfg.name_name]],
             rank,
             scores[["need_index"]],
+            intervals,
+            scores[["top_drivers"]],
             scores[[f"{d.name}_score" for d in cfg.domains]],
+            scores[[f"{d.name}_contribution" for d in cfg.domains]],
             values,
+            scores[[f"{s.name}_contribution" for s in cfg.indicators]],
             table[counts],
             local[list(LOCAL_OUTPUT_COLUMNS)],
             scores[["indicators_missing_count"]],
@@ -279,7 +309,15 @@ def run(cfg: Config | None = None) -> Result:
     wards = gpd.GeoDataFrame(wards, geometry=areas.geometry, crs=areas.crs)
     wards = wards.sort_values(["rank"], kind="stable")
     return Result(config=cfg, wards=wards, table=table, spatial_stats=spatial_stats,
-                  scale=scale, input_hashes=hashes)
+                  scale=scale, input_hashes=hashes, uncertainty=uncertainty,
+                  comparators=indicator_stage.comparators(table, cfg.indicators))
+
+
+def smoothing_weights(cfg: Config, areas: gpd.GeoDataFrame) -> Graph | None:
+    """Spatial weights for ``smoothing = "spatial_eb"``; None when no indicator uses it."""
+    if not any(s.smoothing == "spatial_eb" for s in cfg.indicators):
+        return None
+    return spatial.build_weights(areas, cfg.spatial).graph
 
 
 def spatial_variables(
@@ -345,7 +383,8 @@ def lsoa_scale(
     )
     lsoas = load_areas(lsoa_cfg)
     table = load_table(lsoa_cfg, lsoas)
-    values = indicator_stage.compute_indicators(table, usable)
+    values = indicator_stage.compute_indicators(table, usable,
+                                                weights=smoothing_weights(lsoa_cfg, lsoas))
     scores = index_stage.build_index(values, usable, domains, cfg.index)
     result = spatial.analyse(
         lsoas,

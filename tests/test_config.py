@@ -57,3 +57,16 @@ def test_paths_are_relative_to_the_config_file(make_area):
     area = make_area()
     cfg = gs.Config.from_toml(area.config)
     assert cfg.inputs.table == (area.folder / "table.csv").resolve()
+
+
+def test_index_settings_are_checked(make_area):
+    area = make_area()
+    text = area.config.read_text() + "\n[index]\nweight_spread = 1.5\ntop_n = 0\n"
+    text = text.replace('column = "imd"', 'column = "imd"\nbenchmark = 30')
+    area.config.write_text(text)
+    with pytest.raises(gs.ConfigError) as err:
+        gs.Config.from_toml(area.config)
+    message = str(err.value)
+    assert "weight_spread must be at least 0 and below 1" in message
+    assert "top_n must be at least 1" in message
+    assert "benchmark applies to count-based indicators only" in message

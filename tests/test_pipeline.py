@@ -186,3 +186,84 @@ def test_spatial_outputs_are_written_and_identical_on_rerun(default_result, tmp_
     assert stats == default_result.spatial_stats
     gpkg = gpd.read_file(first["geopackage"])
     assert {"lisa_label", "lisa_p", "gi_z", "gi_label", "p_floor"} <= set(gpkg.columns)
+
+
+# -- the index: intervals, drivers, uncertainty, weights ----------------------------------
+
+
+def test_ranked_csv_carries_intervals_drivers_and_rank_uncertainty(default_result, tmp_path):
+    paths = gs.write_outputs(default_result, tmp_path)
+    csv = pd.read_csv(paths["ranked_csv"], dtype={"ward_code": str})
+    for column in ("rank_p05", "rank_median", "rank_p95", "p_top5", "top_drivers",
+                   "prevalence_contribution", "ehcp_per_1000_raw", "ehcp_per_1000_lo",
+                   "ehcp_per_1000_hi", "ehcp_per_1000_small_n", "ehcp_per_1000_vs_benchmark",
+                   "imd_score_contribution"):
+        assert column in csv.columns, column
+    assert (csv["rank_p05"] <= csv["rank"]).all() and (csv["rank"] <= csv["rank_p95"]).all()
+    assert csv["p_top5"].sum() == pytest.approx(5.0)
+    assert set(csv["ehcp_per_1000_vs_benchmark"]) <= {"higher", "similar", "lower"}
+    assert csv["top_drivers"].notna().all()
+    gpkg = gpd.read_file(paths["geopackage"], layer="wards")
+    assert {"rank_p95", "top_drivers", "sen_support_pct_lo"} <= set(gpkg.columns)
+    manifest = json.loads(paths["manifest"].read_text())
+    index = manifest["index"]
+    assert [row["assumption"] for row in index["sensitivity"]] == [
+        "count_noise", "weights", "method", "all"]
+    assert index["uncertainty"]["draws"] == 1000 and index["uncertainty"]["seed"] == 20260
+    assert index["comparators"]["ehcp_per_1000"] == {
+        "value": pytest.approx(default_result.comparators["ehcp_per_1000"]),
+        "source": "whole-area rate"}
+    assert default_result.sensitivity.loc["all", "mean_abs_rank_shift"] > 0
+
+
+def _disagreeing_area(make_area):
+    """Prevalence rises from ward 1 to ward 9; deprivation falls: the weights decide."""
+    table = pd.DataFrame({
+        "ward_code": GRID_CODES,
+        "pupils": [1000] * 9,
+        "sen_support": [100, 113, 118, 131, 137, 152, 158, 171, 185],
+        "ehcp": [20, 21, 25, 26, 29, 30, 34, 35, 39],
+        "imd": [50.0, 47.5, 41.0, 40.2, 33.0, 31.7, 26.1, 22.4, 17.0],
+    })
+    return make_area(table=table)
+
+
+def test_changing_one_weight_in_the_toml_changes_the_ranking_and_the_manifest(
+        make_area, tmp_path):
+    area = _disagreeing_area(make_area)
+    text = area.config.read_text()
+    for weight, top in (("0.9", GRID_CODES[-1]), ("0.1", GRID_CODES[0])):
+        area.config.write_text(text.replace("[domains.prevalence]\nweight = 0.5",
+                                            f"[domains.prevalence]\nweight = {weight}"))
+        result = gs.run(gs.Config.from_toml(area.config))
+        assert result.ranked.index[0] == top
+        out = tmp_path / f"w{weight}"
+        paths = gs.write_outputs(result, out)
+        manifest = json.loads(paths["manifest"].read_text())
+        domains = {d["name"]: d["weight"] for d in manifest["config"]["domains"]}
+        assert domains == {"prevalence": float(weight), "deprivation": 0.5}
+
+
+def test_with_weights_changes_the_ranking_as_the_toml_edit_does(make_area):
+    area = _disagreeing_area(make_area)
+    cfg = gs.Config.from_toml(area.config)
+    assert gs.run(cfg.with_weights(domains={"deprivation": 5.0})).ranked.index[0] == GRID_CODES[0]
+    assert gs.run(cfg.with_weights(domains={"prevalence": 5.0})).ranked.index[0] == GRID_CODES[-1]
+
+
+def test_no_draws_leaves_rank_intervals_missing(make_area):
+    area = make_area()
+    area.config.write_text(area.config.read_text() + "\n[index]\ndraws = 0\n")
+    result = gs.run(gs.Config.from_toml(area.config))
+    assert result.uncertainty is None and result.sensitivity.empty
+    assert result.ranked[["rank_p05", "rank_median", "rank_p95", "p_top5"]].isna().all().all()
+
+
+def test_same_seed_same_rank_intervals_through_the_pipeline(make_area):
+    area = make_area()
+    cfg = gs.Config.from_toml(area.config)
+    a, b = gs.run(cfg), gs.run(cfg)
+    columns = ["rank_p05", "rank_median", "rank_p95", "p_top5"]
+    pd.testing.assert_frame_equal(a.ranked[columns], b.ranked[columns])
+    other = gs.run(cfg.replace(seed=cfg.seed + 1))
+    assert (other.ranked[columns[:3]] - a.ranked[columns[:3]]).abs().max().max() <= 2
