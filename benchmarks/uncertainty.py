@@ -23,14 +23,17 @@ from geo_send.spatial import build_weights
 from geo_send.uncertainty import assess_uncertainty
 
 
+def seconds(call: Callable[[], object]) -> float:
+    """Wall time of one call."""
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
 def median_seconds(call: Callable[[], object], repeats: int) -> tuple[float, list[float]]:
     """Median wall time of ``repeats`` calls (after one warm-up call)."""
     call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
+    times = [seconds(call) for _ in range(repeats)]
     return statistics.median(times), times
 
 
@@ -54,11 +57,18 @@ def main() -> None:
     print(f"assess_uncertainty, {args.draws} draws x {len(table)} areas: median {alone:.3f} s "
           f"(runs: {', '.join(f'{t:.3f}' for t in times)})")
 
+    # whole runs with and without the Monte Carlo, interleaved so that a change in the
+    # machine's load affects both alike
     without = cfg.replace(index=dataclasses.replace(cfg.index, draws=0))
-    with_mc, _ = median_seconds(lambda: gs.run(cfg), args.repeats)
-    without_mc, _ = median_seconds(lambda: gs.run(without), args.repeats)
+    gs.run(cfg)
+    pairs = []
+    for _ in range(args.repeats):
+        pairs.append([seconds(lambda c=c: gs.run(c)) for c in (cfg, without)])
+    with_mc = statistics.median(p[0] for p in pairs)
+    without_mc = statistics.median(p[1] for p in pairs)
+    added = statistics.median(p[0] - p[1] for p in pairs)
     print(f"gs.run with {args.draws} draws: median {with_mc:.3f} s; with 0 draws: "
-          f"{without_mc:.3f} s; the Monte Carlo adds {with_mc - without_mc:.3f} s")
+          f"{without_mc:.3f} s; the Monte Carlo adds {added:.3f} s (median of paired runs)")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ __all__ = [
     "normalise_array",
     "exponential_transform",
     "aggregate",
+    "prepare",
+    "combine",
     "Aggregated",
     "build_index",
     "rank_areas",
@@ -161,17 +163,17 @@ class Aggregated:
         The need index.
     domains : ndarray, shape (..., m, n)
         Domain scores.
-    contributions : ndarray, shape (..., k, n)
+    contributions : ndarray, shape (..., k, n), or None
         Each indicator's additive share of the index (arithmetic) or of ln(index)
-        (geometric); missing where the indicator is.
-    domain_contributions : ndarray, shape (..., m, n)
+        (geometric); missing where the indicator is. None when not asked for.
+    domain_contributions : ndarray, shape (..., m, n), or None
         The same per domain; sums over domains give the index (or its log).
     """
 
     index: np.ndarray
     domains: np.ndarray
-    contributions: np.ndarray
-    domain_contributions: np.ndarray
+    contributions: np.ndarray | None
+    domain_contributions: np.ndarray | None
 
 
 def aggregate(
@@ -182,6 +184,7 @@ def aggregate(
     *,
     normalisation: str,
     aggregation: str,
+    explain: bool = True,
 ) -> Aggregated:
     """Normalise and aggregate oriented indicator values in two levels.
 
@@ -197,6 +200,8 @@ def aggregate(
         Relative weights (need not sum to 1).
     normalisation : {'zscore', 'minmax', 'rank', 'exponential'}
     aggregation : {'arithmetic', 'geometric'}
+    explain : bool
+        Also compute the contributions (default True).
 
     Returns
     -------
@@ -217,32 +222,65 @@ def aggregate(
     z-scores and min–max are both affine in x, so they give the same geometric index.
     Contributions W̃_d w̃_k ln v_k add up to ln I.
     """
+    prepared = prepare(values, normalisation=normalisation, aggregation=aggregation)
+    return combine(prepared, membership, indicator_weights, domain_weights,
+                   aggregation=aggregation, explain=explain)
+
+
+def prepare(values: np.ndarray, *, normalisation: str, aggregation: str) -> np.ndarray:
+    """Normalise, and for the geometric mean rescale to [1, 100] and take logs.
+
+    The first half of :func:`aggregate`, which does not depend on the weights: the Monte
+    Carlo computes it once for values that do not change between draws.
+    """
     if aggregation not in AGGREGATIONS:
         raise ValueError(
             f"unknown aggregation {aggregation!r}; expected one of {', '.join(AGGREGATIONS)}"
         )
     v = normalise_array(values, normalisation)
-    geometric = aggregation == "geometric"
-    if geometric:
+    if aggregation == "geometric":
         v = np.log(_positive(v))
+    return v
+
+
+def combine(
+    prepared: np.ndarray,
+    membership: np.ndarray,
+    indicator_weights: np.ndarray,
+    domain_weights: np.ndarray,
+    *,
+    aggregation: str,
+    explain: bool = True,
+) -> Aggregated:
+    """Weight and aggregate the output of :func:`prepare` (the second half of :func:`aggregate`).
+
+    ``prepared`` (..., k, n) broadcasts against the weights (..., k) and (..., m), so one
+    set of values can be combined with many sets of weights. With ``explain=False`` the
+    contributions are not computed (they are ``None``): the Monte Carlo needs the index only.
+    """
+    v = prepared
+    geometric = aggregation == "geometric"
     present = ~np.isnan(v)
+    v0 = np.where(present, v, 0.0)
     w = np.asarray(indicator_weights, dtype=float)[..., :, None] * present  # (..., k, n)
     membership = np.asarray(membership, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         weight_sum = np.einsum("mk,...kn->...mn", membership, w)
-        share = w / np.einsum("mk,...mn->...kn", membership, weight_sum)  # w̃ (..., k, n)
-        share = np.where(present, share, np.nan)
-        domain = np.einsum("mk,...kn->...mn", membership, np.where(present, share * v, 0.0))
-        domain = np.where(weight_sum > 0, domain, np.nan)
-        domain_present = ~np.isnan(domain)
+        domain = np.einsum("mk,...kn->...mn", membership, w * v0) / weight_sum
+        domain_present = weight_sum > 0
+        domain = np.where(domain_present, domain, np.nan)
         dw = np.asarray(domain_weights, dtype=float)[..., :, None] * domain_present
         dw_sum = dw.sum(axis=-2, keepdims=True)
-        dshare = np.where(dw_sum > 0, dw / dw_sum, np.nan)  # W̃ (..., m, n)
-        domain_contrib = np.where(domain_present, dshare * domain, np.nan)
-        total = np.where(domain_present, domain_contrib, 0.0).sum(axis=-2)
-        total = np.where(domain_present.any(axis=-2) & (dw_sum[..., 0, :] > 0), total, np.nan)
-        ind_dshare = np.einsum("mk,...mn->...kn", membership, np.nan_to_num(dshare))
-        contrib = np.where(present, ind_dshare * share * v, np.nan)
+        total = (dw * np.where(domain_present, domain, 0.0)).sum(axis=-2) / dw_sum[..., 0, :]
+        total = np.where(dw_sum[..., 0, :] > 0, total, np.nan)
+        contrib = domain_contrib = None
+        if explain:
+            share = np.where(present, w / np.einsum("mk,...mn->...kn", membership, weight_sum),
+                             np.nan)  # w̃ (..., k, n)
+            dshare = np.where(dw_sum > 0, dw / dw_sum, np.nan)  # W̃ (..., m, n)
+            domain_contrib = np.where(domain_present, dshare * domain, np.nan)
+            ind_dshare = np.einsum("mk,...mn->...kn", membership, np.nan_to_num(dshare))
+            contrib = np.where(present, ind_dshare * share * v, np.nan)
     if geometric:
         return Aggregated(index=np.exp(total), domains=np.exp(domain), contributions=contrib,
                           domain_contributions=domain_contrib)
@@ -270,7 +308,7 @@ def _structure(
 
 
 def short_label(spec: IndicatorSpec) -> str:
-    """The indicator's label without its parenthesised qualifiers (for ``top_drivers``)."""
+    """Return the label without its parenthesised qualifiers (for ``top_drivers``)."""
     return re.sub(r"\s*\([^)]*\)", "", spec.label).strip() or spec.name
 
 
@@ -314,7 +352,7 @@ def top_drivers(
     scale = np.nanmax(np.abs(c), initial=0.0) if present.any() else 0.0
     excess = np.round((c - mean) / (scale or 1.0), 9)
     out = []
-    for row, values in zip(c, excess):
+    for row, values in zip(c, excess, strict=True):
         if np.isnan(row).all():
             out.append(None)
             continue

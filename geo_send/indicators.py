@@ -76,7 +76,7 @@ def indicator_columns(spec: IndicatorSpec) -> list[str]:
 def wilson_interval(
     count: np.ndarray | float, total: np.ndarray | float, *, z: float = Z
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a proportion ``count / total``.
+    r"""Wilson score interval for a proportion ``count / total``.
 
     Parameters
     ----------
@@ -96,7 +96,7 @@ def wilson_interval(
     With O the count and n the total (Wilson 1927; Newcombe 1998; the OHID Fingertips
     and PHStatsMethods formula):
 
-    .. math:: \\frac{2O + z^2 \\mp z\\sqrt{z^2 + 4O(1 - O/n)}}{2(n + z^2)}
+    .. math:: \frac{2O + z^2 \mp z\sqrt{z^2 + 4O(1 - O/n)}}{2(n + z^2)}
     """
     o = np.asarray(count, dtype=float)
     n = np.asarray(total, dtype=float)
@@ -170,7 +170,7 @@ def compare_with_benchmark(
 
 
 def global_eb(events: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """Global empirical-Bayes rates (Marshall 1991), shrinking each crude rate to the mean.
+    r"""Global empirical-Bayes rates (Marshall 1991), shrinking each crude rate to the mean.
 
     Parameters
     ----------
@@ -191,10 +191,10 @@ def global_eb(events: np.ndarray, base: np.ndarray) -> np.ndarray:
 
     .. math::
 
-        m = \\frac{\\sum e_i}{\\sum b_i}, \\quad
-        s^2 = \\frac{\\sum b_i (r_i - m)^2}{\\sum b_i}, \\quad
-        A = \\max\\left(0,\\; s^2 - \\frac{m}{\\bar b}\\right), \\quad
-        \\hat\\theta_i = m + \\frac{A}{A + m / b_i}\\,(r_i - m)
+        m = \frac{\sum e_i}{\sum b_i}, \quad
+        s^2 = \frac{\sum b_i (r_i - m)^2}{\sum b_i}, \quad
+        A = \max\left(0,\; s^2 - \frac{m}{\bar b}\right), \quad
+        \hat\theta_i = m + \frac{A}{A + m / b_i}\,(r_i - m)
 
     A is the between-area variance left once Poisson noise (m / b̄) is taken out. When it
     is negative the areas differ no more than chance allows and every rate is shrunk to
@@ -264,7 +264,7 @@ def _events_base(events, base) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _shrink_factor(a: np.ndarray, m: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """A / (A + m / b); 0 (full shrinkage) where both variances vanish."""
+    """Return A / (A + m / b), or 0 (full shrinkage) where both variances vanish."""
     noise = m / b
     total = a + noise
     return np.where(total > 0, a / np.where(total > 0, total, 1.0), 0.0)
@@ -314,7 +314,7 @@ def neighbourhoods(weights: Graph | W, index: pd.Index) -> sp.csr_array:
 def required_neighbourhoods(
     indicators: Sequence[IndicatorSpec], weights: Graph | W | None, index: pd.Index
 ) -> sp.csr_array | None:
-    """The :func:`neighbourhoods` matrix if some indicator uses spatial EB, else None.
+    """Return the :func:`neighbourhoods` matrix if an indicator uses spatial EB, else None.
 
     Raises
     ------
@@ -360,7 +360,7 @@ def smoothed_rates(
 
 
 def comparators(table: pd.DataFrame, indicators: Sequence[IndicatorSpec]) -> pd.Series:
-    """Comparator of each count-based indicator, in its units.
+    """Return the comparator of each count-based indicator, in its units.
 
     The configured ``benchmark`` where given, else the whole-area rate
     ``sum(numerator) / sum(denominator) * multiplier`` over areas with both counts.

@@ -137,7 +137,7 @@ def write_outputs(
 
 
 def _index_summary(result: Result) -> dict:
-    """Comparators, Monte Carlo settings and the sensitivity table, JSON-ready."""
+    """Return the comparators, Monte Carlo settings and sensitivity table, JSON-ready."""
     cfg = result.config
     summary: dict = {
         "normalisation": cfg.index.normalisation,

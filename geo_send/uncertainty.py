@@ -30,7 +30,7 @@ from libpysal.graph import Graph
 from libpysal.weights import W
 
 from .config import AGGREGATIONS, NORMALISATIONS, DomainSpec, IndexSettings, IndicatorSpec
-from .index import _structure, aggregate, rank_array
+from .index import _structure, aggregate, combine, prepare, rank_array
 from .indicators import required_neighbourhoods, smoothed_rates
 
 __all__ = ["Uncertainty", "assess_uncertainty", "ASSUMPTIONS", "METHODS", "QUANTILES",
@@ -157,9 +157,20 @@ def assess_uncertainty(
             observed[j] = data[spec.column].to_numpy(dtype=float)
     oriented = observed * direction[:, None]
 
-    nominal_index = aggregate(oriented, membership, iw, dw, normalisation=nominal[0],
-                              aggregation=nominal[1]).index
+    # the observed values do not change between the draws that vary only the weights or
+    # only the method: normalise them once per method, and rank the 8 method-only indices
+    observed_prepared = {
+        method: prepare(oriented, normalisation=method[0], aggregation=method[1])
+        for method in METHODS
+    }
+    nominal_index = combine(observed_prepared[nominal], membership, iw, dw,
+                            aggregation=nominal[1], explain=False).index
     nominal_rank = rank_array(nominal_index)
+    method_ranks = np.stack([
+        rank_array(combine(observed_prepared[method], membership, iw, dw,
+                           aggregation=method[1], explain=False).index)
+        for method in METHODS
+    ])
 
     spread = settings.weight_spread
     rng = np.random.default_rng(seed)
@@ -188,11 +199,13 @@ def assess_uncertainty(
             else:
                 noisy[:, j] = observed[j]
         noisy *= direction[:, None]
-        fixed = np.broadcast_to(oriented, (size, k, n))
         rows = slice(start, start + size)
         ranks["count_noise"][rows] = _ranks(noisy, membership, iw, dw, nominal, None)
-        ranks["weights"][rows] = _ranks(fixed, membership, iw_draw, dw_draw, nominal, None)
-        ranks["method"][rows] = _ranks(fixed, membership, iw, dw, nominal, method_draw)
+        ranks["weights"][rows] = rank_array(
+            combine(observed_prepared[nominal], membership, iw_draw, dw_draw,
+                    aggregation=nominal[1], explain=False).index
+        )
+        ranks["method"][rows] = method_ranks[method_draw]
         ranks["all"][rows] = _ranks(noisy, membership, iw_draw, dw_draw, nominal, method_draw)
 
     missing = np.isnan(nominal_index)
@@ -252,7 +265,7 @@ def _ranks(
     """Ranks (draws, n) of the index of each draw, under the nominal or drawn method."""
     if method_draw is None:
         index = aggregate(values, membership, iw, dw, normalisation=nominal[0],
-                          aggregation=nominal[1]).index
+                          aggregation=nominal[1], explain=False).index
         return rank_array(index)
     index = np.empty(values.shape[:1] + values.shape[2:])
     iw = np.broadcast_to(iw, values.shape[:2])
@@ -262,5 +275,5 @@ def _ranks(
         if chosen.any():
             index[chosen] = aggregate(values[chosen], membership, iw[chosen], dw[chosen],
                                       normalisation=normalisation,
-                                      aggregation=aggregation).index
+                                      aggregation=aggregation, explain=False).index
     return rank_array(index)

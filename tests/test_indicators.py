@@ -98,8 +98,9 @@ def test_intervals_agree_with_phstatsmethods():
     totals = rng.integers(20, 5000, 40)
     counts = rng.integers(1, 20, 40)
     lo, hi = wilson_interval(counts, totals)
-    assert_allclose(lo, [ci.wilson_lower(c, t) for c, t in zip(counts, totals)], rtol=1e-10)
-    assert_allclose(hi, [ci.wilson_upper(c, t) for c, t in zip(counts, totals)], rtol=1e-10)
+    pairs = list(zip(counts, totals, strict=True))
+    assert_allclose(lo, [ci.wilson_lower(c, t) for c, t in pairs], rtol=1e-10)
+    assert_allclose(hi, [ci.wilson_upper(c, t) for c, t in pairs], rtol=1e-10)
     lo, hi = poisson_interval(counts)  # PHStatsMethods switches to exact below 10 too
     assert_allclose(lo, [ci.byars_lower(c) for c in counts], rtol=1e-10)
     assert_allclose(hi, [ci.byars_upper(c) for c in counts], rtol=1e-10)
