@@ -22,7 +22,7 @@ import geopandas as gpd
 import pandas as pd
 
 from .build import AreaDataset, data_dictionary, dataset_config
-from .mapping import render_map
+from .mapping import layers_for_config, render_map
 from .pipeline import Result
 
 __all__ = ["write_outputs", "write_dataset", "FLOAT_FORMAT", "PACKAGES"]
@@ -114,7 +114,17 @@ def write_outputs(
     say(f"writing {paths['geopackage'].name}")
     _write_gpkg(paths["geopackage"], {f"{cfg.level}s": result.wards.reset_index()})
     say(f"writing {paths['map'].name}")
-    _write_text(paths["map"], render_map(result.wards, cfg.map, name_column=cfg.name_name))
+    _write_text(
+        paths["map"],
+        render_map(
+            result.wards,
+            layers_for_config(result.wards, cfg),
+            settings=cfg.map,
+            name_column=cfg.name_name,
+            title=f"SEND need index: {cfg.area_name}",
+            subtitle=f"{len(result.wards)} {cfg.level}s · hover an area for details",
+        ),
+    )
     say(f"writing {paths['spatial_stats'].name}")
     _write_json(paths["spatial_stats"], result.spatial_stats)
     if result.scale is not None:
