@@ -47,6 +47,8 @@ __all__ = [
     "MapLayer",
     "Classes",
     "classify",
+    "palette",
+    "scheme_label",
     "default_layers",
     "layers_for_config",
     "build_map",
@@ -204,7 +206,8 @@ def classify(values: pd.Series | np.ndarray, scheme: str = "FisherJenks", k: int
     return Classes(bins, yb, counts, scheme)
 
 
-def _palette(name: str, k: int) -> list[str]:
+def palette(name: str, k: int) -> list[str]:
+    """Return ``k`` colours of a ColorBrewer sequential palette, light to dark."""
     colors = color_brewer(name, max(k, 3))
     if k < 3:
         colors = [colors[0], colors[-1]][-k:] if k == 2 else [colors[-1]]
@@ -243,7 +246,7 @@ def default_layers(
             "need_index",
             "Need index",
             palette=SEQUENTIAL,
-            note=f"{_scheme_name(settings.scheme)}; darker = more need.",
+            note=f"{scheme_label(settings.scheme)}; darker = more need.",
         )
     ]
     for column, label in (extra or {}).items():
@@ -293,7 +296,8 @@ def layers_for_config(frame: pd.DataFrame, cfg: Config) -> list[MapLayer]:
     return default_layers(frame, extra, settings=cfg.map, directions=directions)
 
 
-def _scheme_name(scheme: str) -> str:
+def scheme_label(scheme: str) -> str:
+    """Plain-language name of a mapclassify scheme, for legends."""
     return {"FisherJenks": "Fisher–Jenks natural breaks", "Quantiles": "Quantiles",
             "EqualInterval": "Equal intervals"}.get(scheme, scheme)
 
@@ -370,7 +374,7 @@ def _theme(
     if layer.kind == "continuous":
         y = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         classes = classify(y, settings.scheme, settings.k)
-        colors = _palette(layer.palette or SEQUENTIAL_OTHER, classes.k)
+        colors = palette(layer.palette or SEQUENTIAL_OTHER, classes.k)
         if layer.direction < 0:
             colors = colors[::-1]
         d = _webenc.decimals_for(y)
@@ -386,12 +390,12 @@ def _theme(
         p = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         bins = np.asarray(SIGNIFICANCE_BINS)
         names = [f"p ≤ {b:g}" for b in bins] + [f"Not significant (p > {bins[-1]:g})"]
-        palette = [*SIGNIFICANCE_COLORS, NOT_SIGNIFICANT]
+        shades = [*SIGNIFICANCE_COLORS, NOT_SIGNIFICANT]
         idx = np.where(np.isfinite(p), np.searchsorted(bins, p, side="left"), -1)
         used = sorted(set(idx[idx >= 0].tolist()) | {len(bins)})
         codes = np.array([used.index(i) if i >= 0 else -1 for i in idx.tolist()], dtype=int)
-        colors = [palette[i] for i in used]
-        legend = [{"color": palette[i], "label": f"{names[i]} ({int((idx == i).sum())})"}
+        colors = [shades[i] for i in used]
+        legend = [{"color": shades[i], "label": f"{names[i]} ({int((idx == i).sum())})"}
                   for i in used]
         row = {"label": layer.label, "value": cols.number(layer.column, values, P_DECIMALS),
                "kind": "p"}

@@ -21,9 +21,11 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from .build import AreaDataset, data_dictionary, dataset_config
+from .build import ATTRIBUTION, AreaDataset, data_dictionary, dataset_config
+from .figures import run_figures
 from .mapping import layers_for_config, render_map
 from .pipeline import Result
+from .report import default_caveats, render_report, run_summary
 
 __all__ = ["write_outputs", "write_dataset", "FLOAT_FORMAT", "PACKAGES"]
 
@@ -56,6 +58,11 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8", newline="\n")
 
 
+def _write_bytes(path: Path, data: bytes) -> None:
+    with _atomic(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def _write_csv(path: Path, frame: pd.DataFrame, *, index: bool = True) -> None:
     _write_text(path, frame.to_csv(index=index, float_format=FLOAT_FORMAT, lineterminator="\n"))
 
@@ -86,9 +93,10 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Write the outputs of a run into ``out_dir``.
 
-    Writes ``ranked_wards.csv``, ``need_index.gpkg`` (layer ``wards``),
-    ``need_map.html``, ``spatial_stats.json``, ``scale_sensitivity.csv`` (when the run
-    has the LSOA-scale check) and ``run_manifest.json``.
+    Writes ``ranked_wards.csv``, ``need_index.gpkg`` (layer ``wards``), ``need_map.html``,
+    the static figures in ``maps/`` (PNG), ``report.html``, ``spatial_stats.json``,
+    ``scale_sensitivity.csv`` (when the run has the LSOA-scale check) and
+    ``run_manifest.json``.
 
     Returns
     -------
@@ -104,6 +112,7 @@ def write_outputs(
         "geopackage": out / "need_index.gpkg",
         "map": out / "need_map.html",
         "spatial_stats": out / "spatial_stats.json",
+        "report": out / "report.html",
         "manifest": out / "run_manifest.json",
     }
     if result.scale is not None:
@@ -130,6 +139,31 @@ def write_outputs(
     if result.scale is not None:
         say(f"writing {paths['scale_csv'].name}")
         _write_csv(paths["scale_csv"], result.scale)
+    say("writing maps/*.png")
+    figures = run_figures(result.wards, cfg)
+    for name, (_, png) in figures.items():
+        paths[f"maps/{name}"] = out / "maps" / name
+        _write_bytes(paths[f"maps/{name}"], png)
+    say(f"writing {paths['report'].name}")
+    run, vintages = run_summary(cfg, n_areas=len(result.wards), version=_versions()["geo_send"])
+    _write_text(
+        paths["report"],
+        render_report(
+            ranked,
+            area_name=cfg.area_name,
+            level=cfg.level,
+            name_column=cfg.name_name,
+            moran_text=result.spatial_stats["variables"]["need_index"]["sentence"],
+            alpha=cfg.spatial.alpha,
+            figures={caption: png for caption, png in figures.values()},
+            run=run,
+            vintages=vintages,
+            caveats=default_caveats(level=cfg.level, threshold=cfg.disclosure.threshold),
+            links={f"Ranked {cfg.level}s (CSV)": paths["ranked_csv"].name,
+                   "Interactive map": paths["map"].name},
+            attribution=ATTRIBUTION,
+        ),
+    )
     manifest = {
         "geo_send_version": _versions()["geo_send"],
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -140,7 +174,7 @@ def write_outputs(
         "versions": _versions(),
         "rows": {"areas": len(result.wards), "ranked_csv": len(ranked)},
         "index": _index_summary(result),
-        "outputs": {k: p.name for k, p in paths.items()},
+        "outputs": {k: p.relative_to(out).as_posix() for k, p in paths.items()},
     }
     _write_text(paths["manifest"], json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return paths

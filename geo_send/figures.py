@@ -1,0 +1,281 @@
+"""Static figures for board papers: index choropleth, LISA cluster map, rank intervals.
+
+Each function returns a :class:`matplotlib.figure.Figure` built without pyplot (no global
+state, no display needed; the Agg canvas draws it); :func:`to_png` turns one into PNG bytes
+at ``DPI``. The writer saves them to ``outputs/maps/``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from matplotlib import patheffects
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
+
+from . import _webenc
+from ._errors import ValidationError, close_matches
+from .config import Config, MapSettings
+from .mapping import LISA_COLORS, SEQUENTIAL, palette, scheme_label, classify
+
+__all__ = [
+    "DPI",
+    "index_map",
+    "lisa_map",
+    "rank_interval_chart",
+    "run_figures",
+    "to_png",
+    "plain_text",
+]
+
+DPI = 150
+MAP_SIZE = (7.0, 6.0)
+"""Figure size of the maps in inches (1050 x 900 pixels at 150 dpi)."""
+MAX_MAP_LABELS = 40
+EDGE = "#4d4d4d"
+HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
+
+
+def plain_text(text: object) -> str:
+    """Return text that matplotlib shows literally (``$`` would start mathtext)."""
+    return str(text).replace("$", r"\$")
+
+
+def to_png(fig: Figure) -> bytes:
+    """Render a figure as PNG bytes at ``DPI`` (no timestamp or version in the file)."""
+    buffer = io.BytesIO()
+    FigureCanvasAgg(fig)
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight",
+                pad_inches=0.05)
+    return buffer.getvalue()
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        hints = "".join(close_matches(c, list(frame.columns)) for c in missing)
+        raise ValidationError(f"{what}: no column(s) {', '.join(map(repr, missing))}{hints}")
+
+
+def _projected(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if frame.crs is None:
+        raise ValidationError("figure: geometry has no CRS (expected EPSG:27700)")
+    return frame.to_crs(27700) if frame.crs.is_geographic else frame
+
+
+def _map_axes(title: str) -> tuple[Figure, object]:
+    fig = Figure(figsize=MAP_SIZE, layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(plain_text(title), fontsize=12, loc="left")
+    return fig, ax
+
+
+def _labels(ax, frame: gpd.GeoDataFrame, name_column: str | None) -> None:
+    if not name_column or name_column not in frame.columns or len(frame) > MAX_MAP_LABELS:
+        return
+    points = frame.geometry.representative_point()
+    for point, name in zip(points, frame[name_column], strict=True):
+        ax.annotate(plain_text(name), (point.x, point.y), ha="center", va="center",
+                    fontsize=5.5, path_effects=HALO)
+
+
+def _north_arrow(ax) -> None:
+    ax.annotate("N", xy=(0.95, 0.97), xytext=(0.95, 0.86), xycoords="axes fraction",
+                ha="center", va="center", fontsize=10, fontweight="bold",
+                arrowprops={"facecolor": "black", "width": 3, "headwidth": 9, "headlength": 8})
+
+
+def _scale_bar(ax) -> None:
+    """A bar of a round length (1, 2 or 5 x 10^k metres) about a fifth of the map width."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    target = (x1 - x0) / 5
+    exponent = math.floor(math.log10(target))
+    length = max(m * 10**exponent for m in (1, 2, 5) if m * 10**exponent <= target)
+    left, bottom = x0 + 0.03 * (x1 - x0), y0 + 0.03 * (y1 - y0)
+    height = 0.012 * (y1 - y0)
+    ax.add_patch(Rectangle((left, bottom), length / 2, height, facecolor="black", edgecolor="black"))
+    ax.add_patch(Rectangle((left + length / 2, bottom), length / 2, height, facecolor="white",
+                           edgecolor="black"))
+    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    ax.annotate(label, (left + length, bottom + height), xytext=(3, 0),
+                textcoords="offset points", va="bottom", fontsize=8)
+
+
+def index_map(
+    frame: gpd.GeoDataFrame,
+    *,
+    column: str = "need_index",
+    settings: MapSettings | None = None,
+    title: str = "SEND need index",
+    name_column: str | None = None,
+    legend_title: str = "Need index",
+) -> Figure:
+    """Choropleth of the index, classified as in the interactive map.
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        Areas with ``column``; projected to EPSG:27700 when geographic.
+    column : str
+    settings : MapSettings, optional
+        Scheme and k of the classification (Fisher–Jenks, 5 classes by default).
+    title, legend_title : str
+    name_column : str, optional
+        Area names drawn on the map when there are at most ``MAX_MAP_LABELS`` areas.
+
+    Returns
+    -------
+    Figure
+        With a legend (class ranges and counts), a north arrow and a scale bar.
+    """
+    settings = settings or MapSettings()
+    _require(frame, [column], "index map")
+    gdf = _projected(frame)
+    values = pd.to_numeric(gdf[column], errors="coerce")
+    classes = classify(values, settings.scheme, settings.k)
+    colors = palette(SEQUENTIAL, classes.k)
+    fill = np.array([colors[c] if c >= 0 else "#ffffff" for c in classes.yb], dtype=object)
+    fig, ax = _map_axes(title)
+    gdf.plot(ax=ax, color=list(fill), edgecolor=EDGE, linewidth=0.5)
+    _labels(ax, gdf, name_column)
+    lower = [float(np.nanmin(values))] + classes.bins[:-1].tolist()
+    d = _webenc.decimals_for(values)
+    handles = [
+        Patch(facecolor=colors[i], edgecolor=EDGE,
+              label=f"{lo:,.{d}f} to {hi:,.{d}f} ({classes.counts[i]})")
+        for i, (lo, hi) in enumerate(zip(lower, classes.bins, strict=True))
+    ]
+    if (classes.yb < 0).any():
+        handles.append(Patch(facecolor="#ffffff", edgecolor=EDGE,
+                             label=f"No data ({int((classes.yb < 0).sum())})"))
+    ax.legend(handles=handles, title=plain_text(legend_title), loc="upper left",
+              bbox_to_anchor=(1.0, 1.0), fontsize=8, title_fontsize=9, frameon=False)
+    ax.annotate(f"{scheme_label(settings.scheme)}, {classes.k} classes; darker = more need",
+                xy=(0, -0.02), xycoords="axes fraction", fontsize=7, color="#444", va="top")
+    _north_arrow(ax)
+    _scale_bar(ax)
+    return fig
+
+
+def lisa_map(
+    frame: gpd.GeoDataFrame,
+    *,
+    column: str = "lisa_label",
+    title: str = "Local clusters of need (LISA)",
+    name_column: str | None = None,
+) -> Figure:
+    """LISA cluster map in GeoDa's colours, with counts per category.
+
+    Raises
+    ------
+    ValidationError
+        If a label is not one of ``LISA_COLORS``.
+    """
+    _require(frame, [column], "LISA map")
+    gdf = _projected(frame)
+    labels = gdf[column].astype(object)
+    unknown = sorted({str(v) for v in labels.dropna()} - set(LISA_COLORS))
+    if unknown:
+        raise ValidationError(
+            f"LISA map: unknown label(s) {', '.join(map(repr, unknown))}; "
+            f"expected {', '.join(LISA_COLORS)}"
+        )
+    fill = [LISA_COLORS.get(str(v), "#ffffff") if pd.notna(v) else "#ffffff" for v in labels]
+    fig, ax = _map_axes(title)
+    gdf.plot(ax=ax, color=fill, edgecolor=EDGE, linewidth=0.5)
+    _labels(ax, gdf, name_column)
+    counts = labels.value_counts()
+    handles = [
+        Patch(facecolor=color, edgecolor=EDGE, label=f"{label} ({int(counts.get(label, 0))})")
+        for label, color in LISA_COLORS.items()
+    ]
+    ax.legend(handles=handles, title="Local Moran's I", loc="upper left",
+              bbox_to_anchor=(1.0, 1.0), fontsize=8, title_fontsize=9, frameon=False)
+    ax.annotate("Clusters are worth a look, not proof: about 1 area in 20 is flagged by chance",
+                xy=(0, -0.02), xycoords="axes fraction", fontsize=7, color="#444", va="top")
+    _north_arrow(ax)
+    _scale_bar(ax)
+    return fig
+
+
+def rank_interval_chart(
+    frame: pd.DataFrame,
+    *,
+    name_column: str,
+    rank: str = "rank",
+    low: str = "rank_p05",
+    high: str = "rank_p95",
+    median: str = "rank_median",
+    title: str = "Rank of each area with its 90% uncertainty interval",
+) -> Figure:
+    """Each area's rank with the 5th–95th percentile of its rank under uncertainty.
+
+    Areas are listed by rank (1 = most need, at the top). The dot is the median rank when
+    a ``median`` column exists, else the nominal rank; the cross marks the nominal rank.
+
+    Raises
+    ------
+    ValidationError
+        If the rank or interval columns are missing.
+    """
+    _require(frame, [name_column, rank, low, high], "rank-interval chart")
+    data = frame.sort_values([rank], kind="stable")
+    n = len(data)
+    y = np.arange(n)
+    centre = data[median] if median in data.columns else data[rank]
+    fig = Figure(figsize=(7.0, max(3.0, 0.22 * n + 1.2)), layout="constrained")
+    ax = fig.add_subplot()
+    ax.hlines(y, data[low], data[high], color="#2c7bb6", linewidth=2.5, alpha=0.6,
+              label="5th to 95th percentile")
+    ax.plot(centre, y, "o", color="#08306b", markersize=4,
+            label="Median rank" if median in data.columns else "Rank")
+    if median in data.columns:
+        ax.plot(data[rank], y, "x", color="#d7191c", markersize=4, label="Nominal rank")
+    ax.set_yticks(y, [plain_text(v) for v in data[name_column]], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0.5, n + 0.5)
+    ax.set_xlabel("Rank (1 = most need)")
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.set_title(plain_text(title), fontsize=11, loc="left")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=4))
+    ax.legend(loc="upper right", fontsize=7, frameon=True, framealpha=0.9, edgecolor="none")
+    return fig
+
+
+def run_figures(wards: gpd.GeoDataFrame, cfg: Config) -> dict[str, tuple[str, bytes]]:
+    """The static figures of a run: file name -> (caption, PNG bytes).
+
+    The rank-interval chart is included only when the ranks carry intervals.
+    """
+    name = cfg.name_name
+    area = f"{cfg.area_name} {cfg.level}s"
+    out = {
+        "need_index.png": (
+            f"Need index by {cfg.level} ({scheme_label(cfg.map.scheme)})",
+            to_png(index_map(wards, settings=cfg.map, name_column=name,
+                             title=f"SEND need index, {area}")),
+        )
+    }
+    if "lisa_label" in wards.columns:
+        out["lisa_clusters.png"] = (
+            "Local clusters of the need index (LISA)",
+            to_png(lisa_map(wards, name_column=name, title=f"Local clusters of need, {area}")),
+        )
+    if {"rank_p05", "rank_p95"} <= set(wards.columns):
+        out["rank_intervals.png"] = (
+            "Rank of each area with its 90% uncertainty interval",
+            to_png(rank_interval_chart(wards, name_column=name)),
+        )
+    return out
