@@ -683,6 +683,7 @@ def build_map(
             "text": tooltip["name"],
         }
 
+    south, west, north, east = _bounds(web)
     point_spec = None
     if points is not None:
         point_spec = _points(points, points_name, points_radius_m, points_title)
@@ -699,11 +700,14 @@ def build_map(
         "themes": themes,
         "labels": label_spec,
         "points": point_spec,
+        # fitted once, without animation; the right-hand column is left to the layer
+        # control and the legend
+        "bounds": [[south, west], [north, east]],
+        "padding": {"topLeft": [10, 10], "bottomRight": [RIGHT_PANEL_PX, 10]},
         "style": {"color": "#4d4d4d", "weight": 1.0 if n <= 300 else 0.6 if n <= 3000 else 0.25,
                   "fillOpacity": 0.85},
     }
 
-    south, west, north, east = _bounds(web)
     m = folium.Map(
         location=[(south + north) / 2, (west + east) / 2],
         tiles=None,
@@ -741,12 +745,9 @@ def build_map(
     if point_spec is not None:
         m.add_child(_NeedMapLayer(need_map, "points()", name=points_title, overlay=True, show=True))
     if settings.tiles:
-        folium.TileLayer("CartoDB positron", name="Basemap (needs internet)", overlay=True,
+        folium.TileLayer("OpenStreetMap", name="Basemap (needs internet)", overlay=True,
                          control=True, show=True).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    # leave the right-hand column to the layer control and the legend
-    m.fit_bounds([[south, west], [north, east]], padding_top_left=(10, 10),
-                 padding_bottom_right=(RIGHT_PANEL_PX, 10))
     return m
 
 

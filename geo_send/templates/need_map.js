@@ -148,8 +148,8 @@
       var span = el("span", null, data.attribution);
       map.attributionControl.addAttribution(span.outerHTML);
     }
-    this.overlaysOn = {};
-    map.on("overlayadd overlayremove", function () { self.drawLegend(); });
+    map.fitBounds(data.bounds, { animate: false, paddingTopLeft: data.padding.topLeft,
+                                 paddingBottomRight: data.padding.bottomRight });
     window.geoSend = this;
   }
 
@@ -272,6 +272,8 @@
         .bindTooltip(el("span", null, p.names[i]), { className: "gs-tooltip" })
         .addTo(group);
     }
+    var self = this;
+    group.on("add remove", function () { self.drawLegend(); });
     this.pointsLayer = group;
     return group;
   };
