@@ -175,3 +175,132 @@ def folder_digest(folder: Path) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+# -- maps and the headless browser (test_mapping, test_figures, test_report, test_browser) --
+
+#: Debian's Chromium, driven by Playwright; never a downloaded browser.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+#: Screenshots also go here when the tests run from a checkout (git ignores outputs/*).
+SCREENSHOTS = REPO / "outputs" / "screenshots"
+LISA_CYCLE = ["High-High", "Not significant", "Low-Low", "Not significant", "High-Low",
+              "Not significant", "Low-High", "Not significant", "Not significant", "Not significant"]
+
+
+def map_frame(rows: int = 4, cols: int = 5, size: float = 1000.0) -> gpd.GeoDataFrame:
+    """A rows x cols grid of wards near Wolverhampton with every column the map can show.
+
+    Wards are numbered row by row from the south-west; need rises with the number, so the
+    last ward (north-east corner) has rank 1.
+    """
+    x0, y0 = 390_000.0, 298_000.0
+    n = rows * cols
+    cells = [box(x0 + c * size, y0 + r * size, x0 + (c + 1) * size, y0 + (r + 1) * size)
+             for r in range(rows) for c in range(cols)]
+    need = np.round(np.linspace(-1.5, 1.5, n), 3)
+    rank = n - np.argsort(np.argsort(need))
+    pct = np.round(np.linspace(8.0, 20.0, n), 2)
+    frame = pd.DataFrame(
+        {
+            "ward_name": [f"Ward {i}" for i in range(1, n + 1)],
+            "rank": rank,
+            "rank_p05": np.maximum(rank - 2, 1),
+            "rank_p95": np.minimum(rank + 2, n),
+            "need_index": need,
+            "top_drivers": ["SEN support; IMD"] * n,
+            "sen_support_pct": pct,
+            "sen_support_pct_lo": pct - 1.5,
+            "sen_support_pct_hi": pct + 1.5,
+            "imd_score": np.round(np.linspace(50.0, 10.0, n), 1),
+            "lisa_label": [LISA_CYCLE[i % len(LISA_CYCLE)] for i in range(n)],
+            "lisa_p": np.round(np.linspace(0.0001, 0.5, n), 4),
+            "gi_label": ["Hot spot 95%" if i > 14 else "Cold spot 95%" if i < 3
+                         else "Not significant" for i in range(n)],
+        },
+        index=pd.Index([f"E059{i:05d}" for i in range(1, n + 1)], name="ward_code"),
+    )
+    return gpd.GeoDataFrame(frame, geometry=cells, crs="EPSG:27700")
+
+
+@pytest.fixture
+def wards_for_map() -> gpd.GeoDataFrame:
+    """The 4 x 5 grid of wards with every column the map shows."""
+    return map_frame()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Chromium for the session; skips when it or Playwright is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class OfflinePage:
+    """A page opened with the network blocked, and what happened while it was open."""
+
+    page: object
+    errors: list[str]
+    requests: list[str]
+    dialogs: list[str]
+
+    @property
+    def blocked(self) -> list[str]:
+        """Requests that tried to leave the machine."""
+        return [u for u in self.requests if not u.startswith(("file:", "data:"))]
+
+
+@pytest.fixture
+def open_offline(chromium) -> Callable[..., OfflinePage]:
+    """Open a local file with every request that is not ``file:`` or ``data:`` aborted."""
+    pages = []
+
+    def open_(path: Path, *, width: int = 1200, height: int = 800) -> OfflinePage:
+        page = chromium.new_page(viewport={"width": width, "height": height})
+        pages.append(page)
+        seen = OfflinePage(page, [], [], [])
+        page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: seen.errors.append(str(e)))
+        page.on("request", lambda r: seen.requests.append(r.url))
+
+        def dialog(d) -> None:
+            seen.dialogs.append(d.message)
+            d.dismiss()
+
+        page.on("dialog", dialog)
+        page.route(
+            "**/*",
+            lambda route: route.continue_()
+            if route.request.url.startswith(("file:", "data:"))
+            else route.abort(),
+        )
+        page.goto(Path(path).resolve().as_uri())
+        return seen
+
+    yield open_
+    for page in pages:
+        page.close()
+
+
+@pytest.fixture
+def screenshot(tmp_path: Path) -> Callable[..., Path]:
+    """Save a page's screenshot in ``tmp_path`` and, from a checkout, in outputs/screenshots."""
+
+    def take(seen: OfflinePage, name: str, **kwargs) -> Path:
+        path = tmp_path / name
+        seen.page.screenshot(path=str(path), **kwargs)
+        if SCREENSHOTS.parent.is_dir():
+            SCREENSHOTS.mkdir(exist_ok=True)
+            (SCREENSHOTS / name).write_bytes(path.read_bytes())
+        return path
+
+    return take
