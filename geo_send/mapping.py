@@ -18,6 +18,7 @@ as text (``textContent``) or HTML-escaped; none is ever interpreted as markup.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import html
 import json
@@ -293,7 +294,20 @@ def layers_for_config(frame: pd.DataFrame, cfg: Config) -> list[MapLayer]:
         if spec.name in frame.columns:
             extra[spec.name] = spec.label
             directions[spec.name] = spec.direction
-    return default_layers(frame, extra, settings=cfg.map, directions=directions)
+    tested = (
+        f"significant at {cfg.spatial.alpha:g}"
+        + ("" if cfg.spatial.correction == "none" else f" after {cfg.spatial.correction.upper()} "
+           "correction")
+        + f", {cfg.spatial.local_permutations:,} permutations"
+    )
+    notes = {
+        "lisa_label": f"Local Moran's I, {tested}. Places to look, not proof.",
+        "gi_label": f"Getis–Ord Gi*, {tested}.",
+    }
+    return [
+        dataclasses.replace(layer, note=notes[layer.column]) if layer.column in notes else layer
+        for layer in default_layers(frame, extra, settings=cfg.map, directions=directions)
+    ]
 
 
 def scheme_label(scheme: str) -> str:
