@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import textwrap
 import warnings
 from collections.abc import Callable
@@ -234,10 +235,18 @@ def wards_for_map() -> gpd.GeoDataFrame:
 
 @pytest.fixture(scope="session")
 def chromium():
-    """A headless Chromium for the session; skips when it or Playwright is missing."""
+    """A headless Chromium for the session.
+
+    Skips when Chromium or Playwright is missing, unless ``GEO_SEND_REQUIRE_BROWSER=1``
+    (set by ``.ci/run``), where a missing browser is a failure.
+    """
+    give_up = pytest.fail if os.environ.get("GEO_SEND_REQUIRE_BROWSER") == "1" else pytest.skip
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+        give_up(f"{CHROMIUM} not found (apt-get install chromium)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        give_up("playwright is not installed (pip install -e '.[test]')")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
