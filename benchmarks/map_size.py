@@ -109,7 +109,7 @@ def national_frame(raw: Path) -> tuple[gpd.GeoDataFrame, list[mapping.MapLayer]]
 
 
 def wards_frame() -> tuple[gpd.GeoDataFrame, list[mapping.MapLayer]]:
-    """The embedded Wolverhampton run (20 wards)."""
+    """Return the embedded Wolverhampton run (20 wards) and its map layers."""
     import geo_send as gs
 
     result = gs.run()
@@ -132,7 +132,8 @@ def measure(write: Callable[[Path], None], name: str) -> tuple[float, list[float
 def report(label: str, size: float, times: list[float], target_mb: float | None) -> None:
     verdict = ""
     if target_mb is not None:
-        verdict = "  (target < %g MB: %s)" % (target_mb, "met" if size < target_mb * 1e6 else "MISSED")
+        met = "met" if size < target_mb * 1e6 else "MISSED"
+        verdict = f"  (target < {target_mb:g} MB: {met})"
     print(
         f"{label:<34} {size / 1e6:8.3f} MB  {size / 1e3:10.0f} KB   "
         f"write median {statistics.median(times):6.2f} s over {len(times)} runs{verdict}"

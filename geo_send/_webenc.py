@@ -285,7 +285,8 @@ def encode_geometry(geoms_wgs84: np.ndarray) -> WebGeometry:
         order = np.arange(first, first + e - s + 1) % (e - s) + s  # rotated and closed
         k, p = key[order], q[order]
         cuts = [0, *(j[1:] - first).tolist(), e - s] if j.size else [0, e - s]
-        ring_refs[r] = [ref(k[a : b + 1], p[a : b + 1]) for a, b in zip(cuts[:-1], cuts[1:])]
+        spans = zip(cuts[:-1], cuts[1:], strict=True)
+        ring_refs[r] = [ref(k[a : b + 1], p[a : b + 1]) for a, b in spans]
 
     # rings -> polygons -> areas; a polygon whose exterior vanished goes with its holes
     refs: list[list[list[list[int]]]] = [[] for _ in range(n)]

@@ -23,7 +23,7 @@ from matplotlib.ticker import MaxNLocator
 from . import _webenc
 from ._errors import ValidationError, close_matches
 from .config import Config, MapSettings
-from .mapping import LISA_COLORS, SEQUENTIAL, palette, scheme_label, classify
+from .mapping import LISA_COLORS, SEQUENTIAL, classify, palette, scheme_label
 
 __all__ = [
     "DPI",
@@ -96,7 +96,7 @@ def _north_arrow(ax) -> None:
 
 
 def _scale_bar(ax) -> None:
-    """A bar of a round length (1, 2 or 5 x 10^k metres) about a fifth of the map width."""
+    """Draw a bar of a round length (1, 2 or 5 x 10^k metres), about a fifth of the width."""
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
     target = (x1 - x0) / 5
@@ -104,9 +104,9 @@ def _scale_bar(ax) -> None:
     length = max(m * 10**exponent for m in (1, 2, 5) if m * 10**exponent <= target)
     left, bottom = x0 + 0.03 * (x1 - x0), y0 + 0.03 * (y1 - y0)
     height = 0.012 * (y1 - y0)
-    ax.add_patch(Rectangle((left, bottom), length / 2, height, facecolor="black", edgecolor="black"))
-    ax.add_patch(Rectangle((left + length / 2, bottom), length / 2, height, facecolor="white",
-                           edgecolor="black"))
+    for i, fill in enumerate(("black", "white")):
+        ax.add_patch(Rectangle((left + i * length / 2, bottom), length / 2, height,
+                               facecolor=fill, edgecolor="black"))
     label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
     ax.annotate(label, (left + length, bottom + height), xytext=(3, 0),
                 textcoords="offset points", va="bottom", fontsize=8)
@@ -255,7 +255,7 @@ def rank_interval_chart(
 
 
 def run_figures(wards: gpd.GeoDataFrame, cfg: Config) -> dict[str, tuple[str, bytes]]:
-    """The static figures of a run: file name -> (caption, PNG bytes).
+    """Return the static figures of a run: file name -> (caption, PNG bytes).
 
     The rank-interval chart is included only when the ranks carry intervals.
     """

@@ -399,7 +399,8 @@ def _theme(
             for i, (lo, hi) in enumerate(zip(lower, classes.bins, strict=True))
         ]
         codes = classes.yb
-        row = {"label": layer.label, "value": cols.number(layer.column, values, d), "kind": "number"}
+        key = cols.number(layer.column, values, d)
+        row = {"label": layer.label, "value": key, "kind": "number"}
     elif layer.kind == "significance":
         p = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
         bins = np.asarray(SIGNIFICANCE_BINS)
@@ -481,7 +482,7 @@ def _gi_categories(found: Sequence[str]) -> tuple[list[str], list[str]]:
         raise ValidationError(
             f"Gi* labels not understood: {preview(found)} (expected hot/cold spot labels)"
         )
-    colors = list(HOT[: len(hot)]) + [NOT_SIGNIFICANT] * len(rest) + list(COLD[-len(cold):] if cold else [])
+    colors = [*HOT[: len(hot)], *[NOT_SIGNIFICANT] * len(rest), *COLD[len(COLD) - len(cold) :]]
     return hot + rest + cold, colors
 
 
@@ -684,7 +685,8 @@ def build_map(
         themes.append(theme)
         rows.append(row)
         if i == 0 and "top_drivers" in columns:
-            rows.append({"label": "Top drivers", "value": cols.text("top_drivers", frame["top_drivers"]),
+            drivers = cols.text("top_drivers", frame["top_drivers"])
+            rows.append({"label": "Top drivers", "value": drivers,
                          "kind": "text"})
 
     draw_labels = n <= MAX_LABELS if labels is None else labels
@@ -777,7 +779,8 @@ def _points(points: gpd.GeoDataFrame, name: str, radius_m: float | None, title: 
     if not (points.geom_type == "Point").all():
         problems.append("map points: every geometry must be a Point")
     if name not in points.columns:
-        problems.append(f"map points: no column {name!r}{close_matches(name, list(points.columns))}")
+        hint = close_matches(name, list(points.columns))
+        problems.append(f"map points: no column {name!r}{hint}")
     if radius_m is not None and not radius_m > 0:
         problems.append(f"map points: radius must be positive, got {radius_m}")
     if problems:
@@ -795,6 +798,8 @@ def _points(points: gpd.GeoDataFrame, name: str, radius_m: float | None, title: 
     }
 
 
-def render_map(frame: gpd.GeoDataFrame, layers: Sequence[MapLayer] | None = None, **kwargs: Any) -> str:
+def render_map(
+    frame: gpd.GeoDataFrame, layers: Sequence[MapLayer] | None = None, **kwargs: Any
+) -> str:
     """Return the HTML text of :func:`build_map` (the writer saves it as ``need_map.html``)."""
     return build_map(frame, layers, **kwargs).get_root().render()

@@ -33,7 +33,9 @@ _ENV = jinja2.Environment(
 )
 
 
-def describe_moran(stats: Mapping[str, Any] | None, *, alpha: float = 0.05, level: str = "ward") -> str:
+def describe_moran(
+    stats: Mapping[str, Any] | None, *, alpha: float = 0.05, level: str = "ward"
+) -> str:
     """Global Moran's I in plain words.
 
     Parameters
@@ -58,7 +60,9 @@ def describe_moran(stats: Mapping[str, Any] | None, *, alpha: float = 0.05, leve
     figures = f"Moran's I = {i:.2f}"
     if expected is not None:
         figures += f", against {float(expected):.2f} expected with no pattern"
-    figures += f"; permutation p = {p:.3g}" + (f" from {int(perms):,} permutations" if perms else "")
+    figures += f"; permutation p = {p:.3g}"
+    if perms:
+        figures += f" from {int(perms):,} permutations"
     areas = f"{level}s"
     if p > alpha:
         words = (f"There is no clear geographical pattern: the index of neighbouring {areas} is "
@@ -73,7 +77,7 @@ def describe_moran(stats: Mapping[str, Any] | None, *, alpha: float = 0.05, leve
 
 
 def default_caveats(*, level: str = "ward", threshold: int = 5) -> list[str]:
-    """The caveats every report carries."""
+    """Return the caveats every report carries."""
     return [
         "School-located, not resident: SEN support and EHC plan counts are for pupils at "
         f"schools located in each {level}, not for children who live there. A {level} with a "
@@ -90,7 +94,9 @@ def default_caveats(*, level: str = "ward", threshold: int = 5) -> list[str]:
     ]
 
 
-def run_summary(cfg: Config, *, n_areas: int | None = None, version: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
+def run_summary(
+    cfg: Config, *, n_areas: int | None = None, version: str | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
     """Describe a run for the report: what was run, and the data vintages.
 
     Returns
@@ -139,6 +145,10 @@ def _png(data: bytes) -> str:
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise ValidationError("report: a figure is not PNG data")
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _text(value: Any) -> str:
+    return "" if pd.isna(value) else str(value)
 
 
 def _number(value: Any, decimals: int = 2) -> str:
@@ -221,13 +231,13 @@ def render_report(
     for code, row in top.iterrows():
         rows.append({
             "rank": _number(row["rank"], 0),
-            "name": "" if pd.isna(row[name_column]) else str(row[name_column]),
+            "name": _text(row[name_column]),
             "code": str(code),
             "index": _number(row[index_column]),
             "interval": (f"{_number(row['rank_p05'], 0)}–{_number(row['rank_p95'], 0)}"
                          if has_interval else ""),
-            "drivers": "" if not has_drivers or pd.isna(row["top_drivers"]) else str(row["top_drivers"]),
-            "lisa": "" if not has_lisa or pd.isna(row["lisa_label"]) else str(row["lisa_label"]),
+            "drivers": _text(row["top_drivers"]) if has_drivers else "",
+            "lisa": _text(row["lisa_label"]) if has_lisa else "",
         })
     links = dict(links) if links is not None else {
         f"Ranked {level}s (CSV)": f"ranked_{level}s.csv",

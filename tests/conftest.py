@@ -188,8 +188,8 @@ CHROMIUM_ARGS = [
 ]
 #: Screenshots also go here when the tests run from a checkout (git ignores outputs/*).
 SCREENSHOTS = REPO / "outputs" / "screenshots"
-LISA_CYCLE = ["High-High", "Not significant", "Low-Low", "Not significant", "High-Low",
-              "Not significant", "Low-High", "Not significant", "Not significant", "Not significant"]
+NS = "Not significant"
+LISA_CYCLE = ["High-High", NS, "Low-Low", NS, "High-Low", NS, "Low-High", NS, NS, NS]
 
 
 def map_frame(rows: int = 4, cols: int = 5, size: float = 1000.0) -> gpd.GeoDataFrame:

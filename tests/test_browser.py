@@ -33,7 +33,7 @@ def wait_for_map(seen) -> None:
 
 
 def drawn_areas(seen) -> dict:
-    """What Leaflet holds and draws: shapes in the area layer, on the canvas, codes."""
+    """Return what Leaflet holds and draws: shapes in the area layer, on the canvas, codes."""
     return seen.page.evaluate(
         """() => {
           const g = window.geoSend, shapes = g.areas.getLayers();
@@ -41,7 +41,8 @@ def drawn_areas(seen) -> dict:
           return {
             shapes: shapes.length,
             onCanvas: renderer instanceof L.Canvas,
-            drawn: shapes.filter(s => s._map && renderer._layers[L.stamp(s)] && s._parts.length).length,
+            drawn: shapes.filter(
+              s => s._map && renderer._layers[L.stamp(s)] && s._parts.length).length,
             codes: shapes.map(s => g.columns[g.data.tooltip.code][s.feature.id]),
           };
         }"""

@@ -29,7 +29,7 @@ def strip(text: str) -> str:
 
 
 def map_data(html: str) -> dict:
-    """The JSON the map carries for its runtime."""
+    """Return the JSON the map carries for its runtime."""
     match = re.search(r'<script type="application/json" id="geo-send-data-\w+">(.*?)</script>',
                       html, re.S)
     assert match, "no map data in the HTML"
@@ -233,7 +233,8 @@ def test_default_layers_follow_the_columns(wards_for_map):
 
 
 def test_themes_legends_and_palettes(wards_for_map):
-    layers = mapping.default_layers(wards_for_map, {"imd_score": "IMD"}, directions={"imd_score": -1})
+    layers = mapping.default_layers(
+        wards_for_map, {"imd_score": "IMD"}, directions={"imd_score": -1})
     data = map_data(mapping.render_map(wards_for_map, layers))
     index, imd, lisa, significance, gi = data["themes"]
     assert len(index["classes"]) == len(wards_for_map)

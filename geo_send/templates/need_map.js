@@ -117,8 +117,10 @@
     this.areas = L.geoJSON(features, {
       style: function (f) { return self.styleOf(f.id); },
       onEachFeature: function (f, layer) {
+        // placed before the tooltip's own handlers, so each move uses the new placement
+        layer.on("mouseover mousemove", function (e) { self.placeTooltip(e); });
         layer.bindTooltip(function (l) { return self.tooltip(l.feature.id); },
-                          { sticky: true, className: "gs-tooltip" });
+                          { sticky: true, className: "gs-tooltip", opacity: 1 });
         layer.on("mouseover", function (e) {
           e.target.setStyle({ weight: 3, color: "#000" });
           e.target.bringToFront();
@@ -163,6 +165,22 @@
     }
     return { fillColor: fill, fillOpacity: s.fillOpacity, color: s.color,
              weight: s.weight, opacity: 1 };
+  };
+
+  // Keep the tooltip inside the map and clear of the layer control and legend on the
+  // right: open it to the left near the right edge, and shift it up or down near the
+  // top and bottom edges.
+  NeedMap.prototype.placeTooltip = function (e) {
+    var tip = e.target.getTooltip(), size = this.map.getSize(), p = e.containerPoint;
+    var el = tip.getElement();
+    var w = el && el.offsetWidth ? el.offsetWidth : 390;
+    var h = el && el.offsetHeight ? el.offsetHeight : 300;
+    var right = size.x - this.data.padding.bottomRight[0];
+    tip.options.direction = p.x + w + 20 > right && p.x - w - 20 > 0 ? "left" : "right";
+    var top = p.y - h / 2, dy = 0;
+    if (top < 5) dy = 5 - top;
+    else if (top + h > size.y - 25) dy = Math.max(5 - top, size.y - 25 - top - h);
+    tip.options.offset = [0, dy];
   };
 
   NeedMap.prototype.tooltip = function (i) {
