@@ -234,7 +234,7 @@ def rank_interval_chart(
     n = len(data)
     y = np.arange(n)
     centre = data[median] if median in data.columns else data[rank]
-    fig = Figure(figsize=(7.0, max(3.0, 0.22 * n + 1.2)), layout="constrained")
+    fig = Figure(figsize=(5.0, max(3.0, 0.2 * n + 1.2)), layout="constrained")
     ax = fig.add_subplot()
     ax.hlines(y, data[low], data[high], color="#2c7bb6", linewidth=2.5, alpha=0.6,
               label="5th to 95th percentile")

@@ -147,6 +147,11 @@ def _png(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
+def _cluster(value: Any) -> str:
+    text = _text(value)
+    return "–" if text.lower() in ("", "not significant") else text
+
+
 def _text(value: Any) -> str:
     return "" if pd.isna(value) else str(value)
 
@@ -197,7 +202,7 @@ def render_report(
         The same in words, ready made (the spatial stage's sentence); used when given.
     alpha : float
     figures : mapping of str to bytes, optional
-        Caption -> PNG bytes, embedded in order.
+        Caption -> PNG bytes, embedded in order in one row (up to three).
     run, vintages : mapping of str to str, optional
         What was run and the data vintages (see :func:`run_summary`).
     caveats : sequence of str, optional
@@ -237,7 +242,7 @@ def render_report(
             "interval": (f"{_number(row['rank_p05'], 0)}–{_number(row['rank_p95'], 0)}"
                          if has_interval else ""),
             "drivers": _text(row["top_drivers"]) if has_drivers else "",
-            "lisa": _text(row["lisa_label"]) if has_lisa else "",
+            "lisa": _cluster(row["lisa_label"]) if has_lisa else "",
         })
     links = dict(links) if links is not None else {
         f"Ranked {level}s (CSV)": f"ranked_{level}s.csv",
