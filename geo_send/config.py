@@ -239,13 +239,20 @@ class MapSettings:
 
 @dataclass(frozen=True)
 class SitingSettings:
-    """Hub siting (``[siting]``)."""
+    """Hub siting (``[siting]``).
+
+    ``p`` hubs (fixed sites included) within ``service_distance_m`` (straight line) of need;
+    ``high_need_share`` of wards count as high need (the top quintile); high-need wards with
+    less than ``outreach_threshold`` of their need within reach of a hub are listed for outreach.
+    """
 
     enabled: bool = True
     p: int = 3
     service_distance_m: float = 2000.0
     sites: Path | None = None
     fixed_sites: tuple[str, ...] = ()
+    high_need_share: float = 0.2
+    outreach_threshold: float = 0.5
 
 
 @dataclass(frozen=True)
