@@ -1,0 +1,544 @@
+"""Tests of hub and outreach siting: known answers on tiny grids, errors, ties, purity."""
+
+from __future__ import annotations
+
+import itertools
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from pandas.testing import assert_frame_equal
+
+from geo_send._errors import JoinError, SitingError, ValidationError
+from geo_send.config import SitingSettings
+from geo_send.siting import (
+    CRS,
+    DEFAULT_TIER_RULES,
+    TierRule,
+    assign_tiers,
+    candidate_sites,
+    demand_from_lsoas,
+    demand_from_points,
+    maximal_covering,
+    p_median,
+    set_covering,
+    site_hubs,
+    ward_service,
+)
+
+SEED = 20260
+
+
+# -- builders ---------------------------------------------------------------------------
+def demand_frame(rows: list[tuple], *, children: list[float] | None = None) -> gpd.GeoDataFrame:
+    """Demand points from (id, x, y, weight, ward) rows."""
+    df = pd.DataFrame(rows, columns=["demand_id", "x", "y", "demand_weight", "ward_code"])
+    df = df.set_index("demand_id")
+    df["children_count"] = df["demand_weight"] if children is None else children
+    geometry = gpd.points_from_xy(df.pop("x"), df.pop("y"))
+    return gpd.GeoDataFrame(df, geometry=geometry, crs=CRS)
+
+
+def site_frame(rows: list[tuple]) -> gpd.GeoDataFrame:
+    """Candidate sites from (id, x, y, name) rows."""
+    df = pd.DataFrame(rows, columns=["site_id", "x", "y", "site_name"]).set_index("site_id")
+    df["site_kind"] = "school"
+    geometry = gpd.points_from_xy(df.pop("x"), df.pop("y"))
+    return gpd.GeoDataFrame(df, geometry=geometry, crs=CRS)
+
+
+# A line: A, B near S1; C at S2; D, E near S3; S4 covers nobody within 1 km.
+#   need covered within 1 km: S1 20, S2 30, S3 10, S4 0
+LINE_DEMAND = [
+    ("A", 0, 0, 10.0, "W1"),
+    ("B", 1000, 0, 10.0, "W1"),
+    ("C", 5000, 0, 30.0, "W2"),
+    ("D", 9000, 0, 5.0, "W3"),
+    ("E", 10000, 0, 5.0, "W3"),
+]
+LINE_SITES = [
+    ("S1", 500, 0, "North School"),
+    ("S2", 5000, 0, "Central School"),
+    ("S3", 9500, 0, "South School"),
+    ("S4", 3000, 0, "Far Field School"),
+]
+
+
+@pytest.fixture
+def line_demand() -> gpd.GeoDataFrame:
+    return demand_frame(LINE_DEMAND)
+
+
+@pytest.fixture
+def line_sites() -> gpd.GeoDataFrame:
+    return site_frame(LINE_SITES)
+
+
+@pytest.fixture
+def line_wards() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"need_index": [1.0, 3.0, 2.0], "lisa_label": ["Not significant", "High-High", "Low-Low"]},
+        index=pd.Index(["W1", "W2", "W3"], name="ward_code"),
+    )
+
+
+def random_instance(seed: int, n: int = 12, m: int = 7, size: float = 6000.0):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, size, (n, 2))
+    w = rng.integers(1, 50, n).astype(float)
+    sxy = rng.uniform(0, size, (m, 2))
+    demand = demand_frame(
+        [(f"D{i:02d}", x, y, wi, f"W{i % 3}") for i, ((x, y), wi) in enumerate(zip(xy, w))]
+    )
+    sites = site_frame([(f"S{j:02d}", x, y, f"Site {j}") for j, (x, y) in enumerate(sxy)])
+    return demand, sites
+
+
+def brute_force(demand, sites, k, score):
+    """Every k-subset of sites (by sorted id) with its score; distances by numpy."""
+    d = np.hypot(
+        demand.geometry.x.to_numpy()[:, None] - sites.geometry.x.to_numpy()[None, :],
+        demand.geometry.y.to_numpy()[:, None] - sites.geometry.y.to_numpy()[None, :],
+    )
+    w = demand["demand_weight"].to_numpy()
+    ids = list(sites.index)
+    return {
+        tuple(ids[j] for j in combo): score(d[:, list(combo)], w)
+        for combo in itertools.combinations(range(len(ids)), k)
+    }
+
+
+# -- the models: known answers ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("p", "sites", "covered"),
+    [(1, ("S2",), 30.0), (2, ("S1", "S2"), 50.0), (3, ("S1", "S2", "S3"), 60.0)],
+    ids=["p1", "p2", "p3"],
+)
+def test_maximal_covering_known_answer(line_demand, line_sites, p, sites, covered):
+    plan = maximal_covering(line_demand, line_sites, p=p, service_distance_m=1000)
+    assert plan.site_ids == sites
+    assert plan.status == "optimal"
+    assert_allclose(plan.objective, covered)
+    assert_allclose(plan.need_covered_share, covered / 60.0)
+    assert_allclose(plan.children_covered_count, covered)
+
+
+def test_p_median_weighted_median_and_tie():
+    # weights 1, 1, 5 on a line: p = 1 picks the weighted median (not the middle point)
+    demand = demand_frame([("a", 0, 0, 1.0, "W"), ("b", 1000, 0, 1.0, "W"), ("c", 2000, 0, 5.0, "W")])
+    sites = site_frame([("s1", 0, 0, "one"), ("s2", 1000, 0, "two"), ("s3", 2000, 0, "three")])
+    one = p_median(demand, sites, p=1, service_distance_m=500)
+    assert one.site_ids == ("s3",)
+    assert_allclose(one.objective, 2000 * 1 + 1000 * 1)  # 3,000 need-metres
+    assert_allclose(one.mean_distance_km, 3000 / 7 / 1000)
+    # p = 2: {s1, s3} and {s2, s3} both cost 1,000; the tie goes to the site sorted first
+    two = p_median(demand, sites, p=2, service_distance_m=500)
+    assert two.site_ids == ("s1", "s3")
+    assert_allclose(two.objective, 1000.0)
+
+
+def test_set_covering_known_answer_and_tie():
+    # five points 1 km apart; each site covers itself and its neighbours. Two sites suffice
+    # ({s0,s3}, {s1,s3}, {s1,s4}); the tie goes to the smallest sum of sorted positions.
+    demand = demand_frame([(f"d{i}", 1000 * i, 0, 1.0, "W") for i in range(5)])
+    sites = site_frame([(f"s{i}", 1000 * i, 0, f"site {i}") for i in range(5)])
+    plan = set_covering(demand, sites, service_distance_m=1000)
+    assert plan.site_ids == ("s0", "s3")
+    assert plan.objective == 2
+    assert plan.need_covered_share == 1.0
+
+
+def test_set_covering_ignores_points_without_need():
+    demand = demand_frame([("d0", 0, 0, 1.0, "W"), ("far", 50_000, 0, 0.0, "W")])
+    sites = site_frame([("s0", 0, 0, "site 0"), ("s1", 50_000, 0, "site 1")])
+    assert set_covering(demand, sites, service_distance_m=1000).site_ids == ("s0",)
+
+
+@pytest.mark.parametrize("seed", range(6), ids=[f"seed{s}" for s in range(6)])
+def test_models_match_brute_force(seed):
+    demand, sites = random_instance(seed)
+    r = 2000.0
+    for p in (1, 2, 3):
+        cover = brute_force(demand, sites, p, lambda d, w: w[(d <= r).any(axis=1)].sum())
+        best = max(cover.values())
+        plan = maximal_covering(demand, sites, p=p, service_distance_m=r)
+        assert_allclose(plan.objective, best)
+        assert plan.site_ids in [k for k, v in cover.items() if np.isclose(v, best)]
+        cost = brute_force(demand, sites, p, lambda d, w: (w * d.min(axis=1)).sum())
+        low = min(cost.values())
+        plan = p_median(demand, sites, p=p, service_distance_m=r)
+        assert_allclose(plan.objective, low, rtol=1e-9)
+    reach = brute_force(demand, sites, len(sites), lambda d, w: (d <= r).any(axis=1))
+    coverable = demand.loc[next(iter(reach.values()))]
+    if len(coverable):
+        need = next(
+            k for k in range(1, len(sites) + 1)
+            if any(
+                (d <= r).any(axis=1).all()
+                for d in [
+                    np.hypot(
+                        coverable.geometry.x.to_numpy()[:, None] - sites.geometry.x.to_numpy()[list(c)],
+                        coverable.geometry.y.to_numpy()[:, None] - sites.geometry.y.to_numpy()[list(c)],
+                    )
+                    for c in itertools.combinations(range(len(sites)), k)
+                ]
+            )
+        )
+        plan = set_covering(demand, sites, service_distance_m=r, uncoverable="ignore")
+        assert plan.n_sites == need
+
+
+# -- infeasible and ill-posed -------------------------------------------------------------
+def test_set_covering_infeasible_names_the_points(line_demand, line_sites):
+    far = pd.concat([line_demand, demand_frame([("FAR", 40_000, 0, 15.0, "W3")])])
+    with pytest.raises(SitingError, match=r"infeasible.*20\.0% of need: FAR.*1 km"):
+        set_covering(far, line_sites, service_distance_m=1000)
+    plan = set_covering(far, line_sites, service_distance_m=1000, uncoverable="ignore")
+    assert plan.status == "partial"
+    assert "FAR" in plan.note
+    assert plan.site_ids == ("S1", "S2", "S3")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"p": 5}, r"p = 5 .* only 4 candidate sites"),
+        ({"p": 0}, r"p must be a whole number"),
+        ({"p": 1, "fixed": ["S1", "S2"]}, r"2 fixed .* p = 1"),
+        ({"p": 2, "fixed": ["North Scool"]}, r"not a candidate.*did you mean 'North School'"),
+        ({"p": 2, "service_distance_m": -1}, r"service distance must be a positive"),
+    ],
+    ids=["p-too-big", "p-zero", "more-fixed-than-p", "fixed-not-found", "negative-distance"],
+)
+def test_ill_posed_settings_raise(line_demand, line_sites, kwargs, match):
+    kwargs = {"service_distance_m": 1000, **kwargs}
+    with pytest.raises(SitingError, match=match):
+        maximal_covering(line_demand, line_sites, **kwargs)
+
+
+def test_no_need_or_no_candidates_raise(line_demand, line_sites):
+    zero = line_demand.assign(demand_weight=0.0)
+    with pytest.raises(SitingError, match="total demand weight is zero"):
+        maximal_covering(zero, line_sites, p=1, service_distance_m=1000)
+    with pytest.raises(SitingError, match="no candidate sites"):
+        maximal_covering(line_demand, line_sites.iloc[:0], p=1, service_distance_m=1000)
+    with pytest.raises(SitingError, match="no candidate sites"):
+        candidate_sites(pd.DataFrame(columns=["urn", "school_name", "easting", "northing"]))
+
+
+def test_ambiguous_fixed_name(line_demand, line_sites):
+    twins = line_sites.assign(site_name=["Twin", "Twin", "Other", "Far"])
+    with pytest.raises(SitingError, match=r"'twin' matches 2 candidates"):
+        maximal_covering(line_demand, twins, p=2, service_distance_m=1000, fixed=["twin"])
+
+
+def test_wrong_crs_is_refused(line_demand, line_sites):
+    with pytest.raises(ValidationError, match="EPSG:4326.*expected EPSG:27700"):
+        maximal_covering(line_demand.to_crs(4326), line_sites, p=1, service_distance_m=1000)
+
+
+# -- fixed sites ----------------------------------------------------------------------------
+@pytest.mark.parametrize("fixed", [["S4"], ["far field school"]], ids=["by-id", "by-name"])
+def test_fixed_sites_are_open_in_every_model(line_demand, line_sites, fixed):
+    plan = maximal_covering(line_demand, line_sites, p=2, service_distance_m=1000, fixed=fixed)
+    assert plan.site_ids == ("S2", "S4")
+    assert plan.fixed_ids == ("S4",)
+    plan = p_median(line_demand, line_sites, p=2, service_distance_m=1000, fixed=fixed)
+    assert "S4" in plan.site_ids
+    plan = set_covering(line_demand, line_sites, service_distance_m=1000, fixed=fixed)
+    assert plan.site_ids == ("S1", "S2", "S3", "S4")
+
+
+# -- determinism ----------------------------------------------------------------------------
+def test_ties_do_not_depend_on_row_order():
+    # two schools on one site and a mirror-image layout: several optimal plans
+    demand = demand_frame([("L", -1000, 0, 1.0, "W"), ("R", 1000, 0, 1.0, "W")])
+    sites = site_frame(
+        [("200", 0, 0, "Junior"), ("100", 0, 0, "Infant"), ("300", -1000, 0, "West"),
+         ("400", 1000, 0, "East")]
+    )
+    rng = np.random.default_rng(SEED)
+    seen = set()
+    for _ in range(4):
+        d = demand.iloc[rng.permutation(len(demand))]
+        s = sites.iloc[rng.permutation(len(sites))]
+        seen.add(
+            (
+                maximal_covering(d, s, p=1, service_distance_m=1000).site_ids,
+                p_median(d, s, p=1, service_distance_m=1000).site_ids,
+                set_covering(d, s, service_distance_m=1000).site_ids,
+            )
+        )
+    assert seen == {(("100",), ("100",), ("100",))}
+
+
+# -- independent coverage check ------------------------------------------------------------
+def test_site_hubs_coverage_recomputed_independently():
+    demand, sites = random_instance(SEED, n=40, m=10, size=8000)
+    wards = pd.DataFrame(
+        {"need_index": [0.3, 0.1, 0.2]}, index=pd.Index(["W0", "W1", "W2"], name="ward_code")
+    )
+    r = 1500.0
+    res = site_hubs(demand, sites, wards, SitingSettings(p=3, service_distance_m=r))
+    hubs = res.hubs
+    # shapely distances from each demand point to each hub, no spopt involved
+    dist = np.array([[pt.distance(h) for h in hubs.geometry] for pt in demand.geometry])
+    w = demand["demand_weight"].to_numpy()
+    covered = (dist <= r).any(axis=1)
+    total = w.sum()
+    assert_allclose(res.summaries.loc["mclp", "need_covered"], w[covered].sum())
+    assert_allclose(hubs["need_covered"].sum(), w[covered].sum())
+    assert_allclose(hubs["need_covered_share"].sum(), w[covered].sum() / total)
+    assert_allclose(hubs["need_within_distance"], (w[:, None] * (dist <= r)).sum(axis=0))
+    assert_allclose(
+        hubs["children_within_distance_count"],
+        (demand["children_count"].to_numpy()[:, None] * (dist <= r)).sum(axis=0),
+    )
+    for ward, rows in demand.groupby("ward_code"):
+        ww = rows["demand_weight"].to_numpy()
+        dd = dist[demand.index.get_indexer(rows.index)].min(axis=1)
+        assert_allclose(res.wards.loc[ward, "need_covered_share"], ww[dd <= r].sum() / ww.sum())
+        assert_allclose(res.wards.loc[ward, "nearest_hub_km"], (ww * dd).sum() / ww.sum() / 1000)
+
+
+def test_site_hubs_result_layout(line_demand, line_sites, line_wards):
+    res = site_hubs(line_demand, line_sites, line_wards, SitingSettings(p=2, service_distance_m=1000))
+    assert list(res.hubs.index) == ["S1", "S2"]
+    assert res.hubs.crs == CRS
+    assert list(res.summaries.index) == ["mclp", "pmedian", "lscp"]
+    assert res.summaries.loc["lscp", "n_sites"] == 3
+    assert set(res.wards.columns) >= {
+        "tier", "tier_reason", "nearest_hub_km", "need_covered_share", "outreach", "outreach_reason"
+    }
+    assert res.candidates["chosen"].sum() == 2
+    assert "maximal covering" in repr(res)
+    # changing p or the distance changes the plan
+    more = site_hubs(line_demand, line_sites, line_wards, SitingSettings(p=3, service_distance_m=1000))
+    assert list(more.hubs.index) == ["S1", "S2", "S3"]
+    wider = site_hubs(line_demand, line_sites, line_wards, SitingSettings(p=1, service_distance_m=3000))
+    narrow = site_hubs(line_demand, line_sites, line_wards, SitingSettings(p=1, service_distance_m=1000))
+    assert list(narrow.hubs.index) == ["S2"]
+    assert list(wider.hubs.index) == ["S4"]  # 3 km from S4 covers A, B and C: 50 of 60
+
+
+def test_site_hubs_does_not_mutate_inputs(line_demand, line_sites, line_wards):
+    copies = (line_demand.copy(), line_sites.copy(), line_wards.copy())
+    site_hubs(line_demand, line_sites, line_wards, SitingSettings(p=2, service_distance_m=1000))
+    for before, after in zip(copies, (line_demand, line_sites, line_wards)):
+        assert_frame_equal(before, after)
+
+
+def test_unknown_ward_in_demand_is_loud(line_demand, line_sites, line_wards):
+    with pytest.raises(JoinError, match="W3"):
+        site_hubs(line_demand, line_sites, line_wards.drop(index="W3"))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), p=st.integers(1, 3), fixed=st.integers(0, 6))
+def test_more_sites_or_distance_never_covers_less(seed, p, fixed):
+    demand, sites = random_instance(seed)
+    fixed_id = [sites.index[fixed]]
+    small = maximal_covering(demand, sites, p=p, service_distance_m=1500, fixed=fixed_id)
+    bigger = maximal_covering(demand, sites, p=p + 1, service_distance_m=1500, fixed=fixed_id)
+    wider = maximal_covering(demand, sites, p=p, service_distance_m=2500, fixed=fixed_id)
+    assert fixed_id[0] in small.site_ids and fixed_id[0] in bigger.site_ids
+    assert bigger.need_covered >= small.need_covered - 1e-9
+    assert wider.need_covered >= small.need_covered - 1e-9
+
+
+# -- demand ---------------------------------------------------------------------------------
+def lsoa_table() -> gpd.GeoDataFrame:
+    squares = [
+        gpd.GeoSeries.from_xy([390_000 + x], [298_000]).buffer(100, cap_style="square").iloc[0]
+        for x in (0, 1000, 2000, 3000)
+    ]
+    return gpd.GeoDataFrame(
+        {
+            "ward_code": ["W1", "W1", "W2", "W2"],
+            "children_0_15_count": [100.0, 200.0, 300.0, 400.0],
+            "need": [-1.0, 0.5, 0.5, 2.0],
+        },
+        geometry=squares,
+        crs=CRS,
+        index=pd.Index(["L4", "L3", "L2", "L1"], name="lsoa_code"),
+    )
+
+
+def test_demand_from_lsoas_percentile_weights():
+    lsoas = lsoa_table()
+    before = lsoas.copy()
+    demand = demand_from_lsoas(lsoas, need_column="need")
+    assert_frame_equal(lsoas, before)
+    # ranks of (-1, 0.5, 0.5, 2) are 1, 2.5, 2.5, 4 -> / 4
+    assert_allclose(demand["need_weight"], [0.25, 0.625, 0.625, 1.0])
+    assert_allclose(demand["demand_weight"], [25.0, 125.0, 187.5, 400.0])
+    assert list(demand.index) == ["L4", "L3", "L2", "L1"]
+    assert demand.index.name == "demand_id"
+    assert demand.crs == CRS
+    assert all(lsoas.geometry.contains(demand.geometry.set_axis(lsoas.index)))
+
+
+def test_demand_from_lsoas_scalings_and_reprojection():
+    lsoas = lsoa_table()
+    demand = demand_from_lsoas(lsoas, need_column="need", need_scaling="minmax")
+    assert_allclose(demand["need_weight"], [0.0, 0.5, 0.5, 1.0])
+    with pytest.raises(ValidationError, match="negative need"):
+        demand_from_lsoas(lsoas, need_column="need", need_scaling="none")
+    with pytest.raises(ValidationError, match="did you mean 'minmax'"):
+        demand_from_lsoas(lsoas, need_column="need", need_scaling="min-max")
+    wgs = demand_from_lsoas(lsoas.to_crs(4326), need_column="need")
+    assert wgs.crs == CRS
+    assert_allclose(wgs.geometry.x, demand.geometry.x, atol=1.0)
+
+
+def test_demand_from_lsoas_centroid_columns_and_errors():
+    table = pd.DataFrame(lsoa_table().drop(columns="geometry"))
+    table["pwc_e"], table["pwc_n"] = [10.0, 20.0, 30.0, 40.0], [5.0, 5.0, 5.0, 5.0]
+    demand = demand_from_lsoas(table, need_column="need", centroid_columns=("pwc_e", "pwc_n"))
+    assert_allclose(demand.geometry.x, [10, 20, 30, 40])
+    with pytest.raises(ValidationError) as info:
+        demand_from_lsoas(table, need_column="neede", children_column="kids")
+    text = str(info.value)
+    assert "'kids'" in text and "did you mean 'need'" in text and "no location" in text
+    bad = table.assign(children_0_15_count=[1.0, None, 3.0, 4.0])
+    with pytest.raises(ValidationError, match="children missing .* L3"):
+        demand_from_lsoas(bad, need_column="need", centroid_columns=("pwc_e", "pwc_n"))
+
+
+def test_demand_from_points_assigns_wards():
+    wards = gpd.GeoDataFrame(
+        {"ward_name": ["West", "East"]},
+        geometry=[gpd.GeoSeries.from_xy([x], [0]).buffer(500, cap_style="square").iloc[0]
+                  for x in (0, 1000)],
+        crs=CRS,
+        index=pd.Index(["W1", "W2"], name="ward_code"),
+    )
+    pupils = pd.DataFrame({"easting": [10.0, 990.0, 1100.0], "northing": [0.0, 0.0, 0.0]})
+    demand = demand_from_points(pupils, wards=wards)
+    assert list(demand["ward_code"]) == ["W1", "W2", "W2"]
+    assert list(demand["demand_weight"]) == [1.0, 1.0, 1.0]
+    with pytest.raises(ValidationError, match="no ward for P000001"):
+        demand_from_points(pupils.assign(easting=[9999.0, 0.0, 0.0]), wards=wards)
+
+
+# -- candidate sites ----------------------------------------------------------------------
+def test_candidate_sites_from_schools_and_council_sites():
+    schools = pd.DataFrame(
+        {
+            "urn": pd.array([104357, 104358, 104359], dtype="Int64"),
+            "school_name": ["A", "B", "C"],
+            "gias_easting": [391000.0, 392000.0, None],
+            "gias_northing": [298000.0, 299000.0, None],
+        }
+    )
+    # The Aldgate School (GIAS): 533498 E, 181201 N = 51.513968813645 N, -0.0775306317158095 E
+    council = pd.DataFrame(
+        {"name": ["Family Hub"], "latitude": [51.513968813645], "longitude": [-0.0775306317158095]}
+    )
+    with pytest.raises(ValidationError, match="no coordinates for 104359"):
+        candidate_sites(schools, council)
+    sites = candidate_sites(schools, council, unlocated="drop")
+    assert list(sites.index) == ["104357", "104358", "site-001"]
+    assert list(sites["site_kind"]) == ["school", "school", "council site"]
+    hub = sites.loc["site-001"].geometry
+    assert abs(hub.x - 533498) < 10 and abs(hub.y - 181201) < 10
+    assert sites.crs == CRS
+
+
+def test_candidate_sites_errors_list_every_problem():
+    with pytest.raises(ValidationError) as info:
+        candidate_sites(
+            pd.DataFrame({"urn": [1], "name": ["x"]}),
+            pd.DataFrame({"site": ["x"], "x": [1]}),
+        )
+    text = str(info.value)
+    assert "'school_name'" in text and "no coordinate columns" in text
+    assert "no name column" in text and "no coordinates" in text
+    swapped = pd.DataFrame({"name": ["Hub"], "latitude": [-2.1], "longitude": [52.6]})
+    with pytest.raises(ValidationError, match="swapped"):
+        candidate_sites(sites=swapped)
+    twice = pd.DataFrame({"site_id": ["a", "a"], "name": ["x", "y"], "easting": [1e5, 1e5],
+                          "northing": [1e5, 1e5]})
+    with pytest.raises(ValidationError, match="duplicate"):
+        candidate_sites(sites=twice)
+
+
+# -- outreach and tiers ------------------------------------------------------------------
+def tier_wards() -> pd.DataFrame:
+    codes = [f"E05{i:06d}" for i in range(10)]
+    need = [10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]
+    lisa = ["High-High", "Not significant", "High-Low", "Not significant", "Not significant",
+            "Not significant", "High-Low", "Not significant", "Low-Low", "Low-Low"]
+    lo = [1, 1, 2, 2, 2, 5, 6, 7, 8, 9]
+    hi = [3, 2, 5, 6, 8, 7, 8, 9, 10, 10]
+    return pd.DataFrame(
+        {"need_index": need, "lisa_label": lisa, "rank_p05": lo, "rank_p95": hi},
+        index=pd.Index(codes, name="ward_code"),
+    )
+
+
+def test_tiers_and_outreach_known_answer():
+    wards = tier_wards()
+    service = pd.DataFrame(
+        {
+            "nearest_hub_km": np.linspace(0.5, 5.0, 10),
+            "need_covered_share": [0.9, 0.2, 0.1, 0.8, 0.3, 1.0, 0.4, 0.0, 0.0, 0.0],
+        },
+        index=wards.index,
+    )
+    out = assign_tiers(wards, service, need_column="need_index", service_distance_m=2000)
+    # top quintile of 10 wards = the 2 with most need
+    assert list(out["tier"]) == [
+        "Hub priority",       # top, High-High
+        "Hub priority",       # top, interval 1-2 wholly in the top quintile
+        "Outreach priority",  # High-Low
+        "Monitor",            # second quintile
+        "Monitor",            # interval reaches the top quintile
+        "Universal offer",
+        "Outreach priority",  # High-Low
+        "Universal offer",
+        "Universal offer",
+        "Universal offer",
+    ]
+    assert list(out["outreach"]) == [False, True, True, False, False, False, True, False, False,
+                                     False]
+    assert "only 20% of its children's need is within 2 km" in out.iloc[1]["outreach_reason"]
+    assert "a High-Low cluster" in out.iloc[2]["outreach_reason"]
+    assert out.iloc[0]["outreach_reason"] == ""
+    assert "High-High" in out.iloc[0]["tier_reason"]
+    # without the optional columns only the ranking counts
+    bare = assign_tiers(wards[["need_index"]], service, need_column="need_index")
+    assert list(bare["tier"][:5]) == ["Outreach priority"] * 2 + ["Monitor"] * 2 + ["Universal offer"]
+
+
+def test_tier_rules_are_data():
+    wards = tier_wards()
+    service = pd.DataFrame({"nearest_hub_km": 1.0, "need_covered_share": 0.0}, index=wards.index)
+    rules = (TierRule("Act now", "poorly served high need", all_of=("outreach",)),
+             TierRule("Other", "the rest"))
+    out = assign_tiers(wards, service, need_column="need_index", rules=rules)
+    assert list(out["tier"]).count("Act now") == 4  # top two plus two High-Low wards
+    with pytest.raises(ValidationError, match="unknown condition 'top_quintle'.*top_quintile"):
+        assign_tiers(wards, service, need_column="need_index",
+                     rules=(TierRule("x", "y", all_of=("top_quintle",)),))
+    with pytest.raises(ValidationError, match="need missing"):
+        assign_tiers(wards.assign(need_index=np.nan), service, need_column="need_index")
+    assert DEFAULT_TIER_RULES[-1].all_of == () and DEFAULT_TIER_RULES[-1].any_of == ()
+
+
+def test_ward_service_known_answer():
+    demand = demand_frame([("a", 0, 0, 3.0, "W1"), ("b", 3000, 0, 1.0, "W1"), ("c", 0, 9000, 2.0, "W2")])
+    hubs = site_frame([("h", 0, 0, "hub")])
+    wards = gpd.GeoDataFrame(
+        geometry=[gpd.GeoSeries.from_xy([x], [y]).buffer(10).iloc[0]
+                  for x, y in ((0, 0), (0, 9000), (4000, 0))],
+        crs=CRS, index=pd.Index(["W1", "W2", "W3"], name="ward_code"),
+    )
+    out = ward_service(demand, hubs, wards, service_distance_m=2000)
+    assert_allclose(out["nearest_hub_km"], [(3 * 0 + 1 * 3) / 4, 9.0, 4.0], atol=1e-6)
+    assert_allclose(out["need_covered_share"], [0.75, 0.0, np.nan])
+    assert_allclose(out["need_total"], [4.0, 2.0, 0.0])
