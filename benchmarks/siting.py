@@ -2,7 +2,7 @@
 
 Demand: LSOA 2021 representative points, weight = children aged 0-15 x percentile of the IMD 2025
 score (a stand-in for the need index). Candidates: schools with a GIAS location. Straight-line
-service distance 2 km. Reads ../shared/data/raw/national (or GEO_SEND_RAW); prints median
+service distance 2 km, CBC time limit 120 s per solve (``--time-limit``). Reads ../shared/data/raw/national (or GEO_SEND_RAW); prints median
 seconds (model building and CBC solving, both tie-break stages) over ``--repeats`` runs.
 
     python benchmarks/siting.py [--repeats 3] [--models mclp,pmedian,lscp] [--areas wolverhampton,wmca]
@@ -75,9 +75,9 @@ def load(codes: tuple[str, ...]) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
 
 
 SOLVERS = {
-    "mclp": lambda a, p: siting._solve_mclp(a, p, SERVICE_DISTANCE_M),
-    "pmedian": lambda a, p: siting._solve_pmedian(a, p, SERVICE_DISTANCE_M),
-    "lscp": lambda a, p: siting._solve_lscp(a, SERVICE_DISTANCE_M, "ignore"),
+    "mclp": lambda a, p, t: siting._solve_mclp(a, p, SERVICE_DISTANCE_M, t),
+    "pmedian": lambda a, p, t: siting._solve_pmedian(a, p, SERVICE_DISTANCE_M, t),
+    "lscp": lambda a, p, t: siting._solve_lscp(a, SERVICE_DISTANCE_M, "ignore", t),
 }
 
 
@@ -88,10 +88,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", default="mclp,pmedian,lscp")
     parser.add_argument("--areas", default="wolverhampton,wmca")
     parser.add_argument("--p", default="1,2,3,4,5,6")
+    parser.add_argument("--time-limit", type=float, default=120.0,
+                        help="seconds per CBC solve (as SitingSettings.time_limit_s)")
     args = parser.parse_args(argv)
     ps = [int(p) for p in args.p.split(",")]
     print(f"{'area':<14}{'demand':>7}{'sites':>7}  {'model':<8}{'p':>3}"
-          f"{'build s':>9}{'solve s':>9}{'total s':>9}  sites  covered")
+          f"{'build s':>9}{'solve s':>9}{'total s':>9}  sites  covered  status", flush=True)
     for area in args.areas.split(","):
         t0 = time.perf_counter()
         demand, candidates = load(AREAS[area])
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         load_s = time.perf_counter() - t0
         for model in args.models.split(","):
             for p in ps if model != "lscp" else [0]:
-                runs = [SOLVERS[model](arrays, p) for _ in range(args.repeats)]
+                runs = [SOLVERS[model](arrays, p, args.time_limit) for _ in range(args.repeats)]
                 build = statistics.median(r.build_seconds for r in runs)
                 solve = statistics.median(r.solve_seconds for r in runs)
                 total = statistics.median(r.build_seconds + r.solve_seconds for r in runs)
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
                 assert all(r.site_ids == plan.site_ids for r in runs), "plans differ between runs"
                 print(f"{area:<14}{len(demand):>7}{len(candidates):>7}  {model:<8}"
                       f"{p if p else '-':>3}{build:>9.2f}{solve:>9.2f}{total:>9.2f}"
-                      f"  {plan.n_sites:>5}  {plan.need_covered_share:6.1%}", flush=True)
+                      f"  {plan.n_sites:>5}  {plan.need_covered_share:6.1%}  {plan.status}", flush=True)
         print(f"{area}: loading {load_s:.1f} s", flush=True)
 
 

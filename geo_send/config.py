@@ -244,6 +244,7 @@ class SitingSettings:
     ``p`` hubs (fixed sites included) within ``service_distance_m`` (straight line) of need;
     ``high_need_share`` of wards count as high need (the top quintile); high-need wards with
     less than ``outreach_threshold`` of their need within reach of a hub are listed for outreach.
+    Each solve stops after ``time_limit_s`` seconds with the best plan found.
     """
 
     enabled: bool = True
@@ -253,6 +254,7 @@ class SitingSettings:
     fixed_sites: tuple[str, ...] = ()
     high_need_share: float = 0.2
     outreach_threshold: float = 0.5
+    time_limit_s: float = 120.0
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,8 @@ MODEL_LABELS = {
 }
 #: Plans whose objective is within this share of the total need of the optimum count as ties.
 TIE_TOLERANCE = 1e-7
+#: Largest set-covering problem (demand points) whose redundant rows are removed first.
+ESSENTIAL_ROWS_MAX = 5000
 #: Need scalings accepted by :func:`demand_from_lsoas`.
 NEED_SCALINGS = ("percentile", "minmax", "none")
 #: LISA labels counted as high need (matched without regard to case, spaces, ``-`` or ``_``).
@@ -518,7 +520,8 @@ class Plan:
         Sites forced open.
     status : str
         ``'optimal'``; ``'partial'`` when an LSCP covers only the demand within reach of some
-        candidate (see ``note``).
+        candidate; ``'time limit'`` when CBC stopped at the time limit with a plan not proven
+        optimal (see ``note``).
     objective : float
         MCLP: need covered; p-median: need-weighted distance in metres; LSCP: number of sites.
     need_covered : float
@@ -670,6 +673,7 @@ def maximal_covering(
     p: int,
     service_distance_m: float,
     fixed: Sequence[str] = (),
+    time_limit_s: float | None = None,
 ) -> Plan:
     """Choose ``p`` sites that put the most need within ``service_distance_m`` (MCLP).
 
@@ -685,6 +689,9 @@ def maximal_covering(
         A point is covered when an open site is at most this far (straight line, metres).
     fixed : sequence of str
         Site ids or names that are already open.
+    time_limit_s : float, optional
+        Stop each CBC solve after this many seconds and keep the best plan found (status
+        ``'time limit'``); no limit by default.
 
     Returns
     -------
@@ -698,7 +705,7 @@ def maximal_covering(
     """
     _check_distance(service_distance_m)
     arrays = _arrays(demand, candidates, fixed)
-    return _solve_mclp(arrays, p, service_distance_m)
+    return _solve_mclp(arrays, p, service_distance_m, time_limit_s)
 
 
 def p_median(
@@ -708,6 +715,7 @@ def p_median(
     p: int,
     service_distance_m: float,
     fixed: Sequence[str] = (),
+    time_limit_s: float | None = None,
 ) -> Plan:
     """Choose ``p`` sites that minimise the need-weighted distance to the nearest site.
 
@@ -716,7 +724,7 @@ def p_median(
     """
     _check_distance(service_distance_m)
     arrays = _arrays(demand, candidates, fixed)
-    return _solve_pmedian(arrays, p, service_distance_m)
+    return _solve_pmedian(arrays, p, service_distance_m, time_limit_s)
 
 
 def set_covering(
@@ -726,6 +734,7 @@ def set_covering(
     service_distance_m: float,
     fixed: Sequence[str] = (),
     uncoverable: Literal["raise", "ignore"] = "raise",
+    time_limit_s: float | None = None,
 ) -> Plan:
     """Find the fewest sites that put every point with need within ``service_distance_m`` (LSCP).
 
@@ -733,7 +742,7 @@ def set_covering(
 
     Parameters
     ----------
-    demand, candidates, service_distance_m, fixed
+    demand, candidates, service_distance_m, fixed, time_limit_s
         As in :func:`maximal_covering`.
     uncoverable : {'raise', 'ignore'}
         When some points are farther than the service distance from every candidate the problem
@@ -752,7 +761,7 @@ def set_covering(
     """
     _check_distance(service_distance_m)
     arrays = _arrays(demand, candidates, fixed)
-    return _solve_lscp(arrays, service_distance_m, uncoverable)
+    return _solve_lscp(arrays, service_distance_m, uncoverable, time_limit_s)
 
 
 def _check_distance(distance: float) -> None:
@@ -774,7 +783,9 @@ def _check_p(arrays: _Arrays, p: int, label: str) -> None:
         )
 
 
-def _solve_mclp(arrays: _Arrays, p: int, distance: float) -> Plan:
+def _solve_mclp(
+    arrays: _Arrays, p: int, distance: float, time_limit_s: float | None = None
+) -> Plan:
     from spopt.locate import MCLP
 
     _check_p(arrays, p, "maximal covering")
@@ -789,21 +800,21 @@ def _solve_mclp(arrays: _Arrays, p: int, distance: float) -> Plan:
             name="mclp",
         )
     build = time.perf_counter() - t0
-    solve = _solve(model.problem, "maximal covering")
-    open_ = _open(model.fac_vars)
-    best = float(arrays.weight[_covered(arrays, open_, distance)].sum())
-    t1 = time.perf_counter()
-    floor = model.problem.objective.copy()
-    model.problem += floor >= best - TIE_TOLERANCE * arrays.total, "tie_break_floor"
-    _tie_break_objective(model.problem, model.fac_vars)
-    build += time.perf_counter() - t1
-    solve += _solve(model.problem, "maximal covering (tie-break)")
-    open_ = _open(model.fac_vars)
-    plan = _plan("mclp", arrays, open_, distance, build, solve)
+
+    def floor(open_: np.ndarray) -> Any:
+        best = float(arrays.weight[_covered(arrays, open_, distance)].sum())
+        return model.problem.objective.copy() >= best - TIE_TOLERANCE * arrays.total
+
+    open_, extra, solve, note = _optimise(
+        model.problem, model.fac_vars, floor, "maximal covering", time_limit_s
+    )
+    plan = _plan("mclp", arrays, open_, distance, build + extra, solve, note)
     return _replace(plan, objective=plan.need_covered)
 
 
-def _solve_pmedian(arrays: _Arrays, p: int, distance: float) -> Plan:
+def _solve_pmedian(
+    arrays: _Arrays, p: int, distance: float, time_limit_s: float | None = None
+) -> Plan:
     from spopt.locate import PMedian
 
     _check_p(arrays, p, "p-median")
@@ -817,21 +828,22 @@ def _solve_pmedian(arrays: _Arrays, p: int, distance: float) -> Plan:
             name="pmedian",
         )
     build = time.perf_counter() - t0
-    solve = _solve(model.problem, "p-median")
-    open_ = _open(model.fac_vars)
-    best = _weighted_distance(arrays, open_)
-    t1 = time.perf_counter()
-    cost = model.problem.objective.copy()
-    model.problem += cost <= best + TIE_TOLERANCE * max(best, arrays.total), "tie_break_ceiling"
-    _tie_break_objective(model.problem, model.fac_vars)
-    build += time.perf_counter() - t1
-    solve += _solve(model.problem, "p-median (tie-break)")
-    open_ = _open(model.fac_vars)
-    plan = _plan("pmedian", arrays, open_, distance, build, solve)
+
+    def ceiling(open_: np.ndarray) -> Any:
+        best = _weighted_distance(arrays, open_)
+        slack = TIE_TOLERANCE * max(best, arrays.total)
+        return model.problem.objective.copy() <= best + slack
+
+    open_, extra, solve, note = _optimise(
+        model.problem, model.fac_vars, ceiling, "p-median", time_limit_s
+    )
+    plan = _plan("pmedian", arrays, open_, distance, build + extra, solve, note)
     return _replace(plan, objective=_weighted_distance(arrays, open_))
 
 
-def _solve_lscp(arrays: _Arrays, distance: float, uncoverable: str) -> Plan:
+def _solve_lscp(
+    arrays: _Arrays, distance: float, uncoverable: str, time_limit_s: float | None = None
+) -> Plan:
     import pulp
     from spopt.locate import LSCP
 
@@ -840,21 +852,21 @@ def _solve_lscp(arrays: _Arrays, distance: float, uncoverable: str) -> Plan:
     needs = arrays.weight > 0
     reach = (arrays.distance <= distance).any(axis=1)
     out = needs & ~reach
-    note = ""
+    partial = ""
     if out.any():
         share = arrays.weight[out].sum() / arrays.total
-        note = (
+        partial = (
             f"{int(out.sum())} demand point(s) ({share:.1%} of need: "
             f"{preview(arrays.demand_ids[out])}) are more than {distance / 1000:g} km from every "
             "candidate site, so no set of sites covers all need"
         )
         if uncoverable == "raise" or not (needs & reach).any():
             raise SitingError(
-                f"location set covering is infeasible: {note}; add candidate sites near them or "
-                "increase the service distance"
+                f"location set covering is infeasible: {partial}; add candidate sites near them "
+                "or increase the service distance"
             )
-        note = f"covers the need within reach only: {note}"
-    rows = needs & reach
+        partial = f"covers the need within reach only: {partial}"
+    rows = _essential_rows(arrays.distance <= distance, needs & reach)
     t0 = time.perf_counter()
     with _quiet_pulp4():
         model = LSCP.from_cost_matrix(
@@ -864,18 +876,70 @@ def _solve_lscp(arrays: _Arrays, distance: float, uncoverable: str) -> Plan:
             name="lscp",
         )
     build = time.perf_counter() - t0
-    solve = _solve(model.problem, "location set covering")
-    n_open = int(_open(model.fac_vars).sum())
-    t1 = time.perf_counter()
-    model.problem += pulp.lpSum(model.fac_vars) <= n_open, "tie_break_count"
-    _tie_break_objective(model.problem, model.fac_vars)
-    build += time.perf_counter() - t1
-    solve += _solve(model.problem, "location set covering (tie-break)")
-    open_ = _open(model.fac_vars)
-    plan = _plan("lscp", arrays, open_, distance, build, solve)
-    return _replace(
-        plan, objective=float(open_.sum()), status="partial" if note else "optimal", note=note
+
+    def count(open_: np.ndarray) -> Any:
+        return pulp.lpSum(model.fac_vars) <= int(open_.sum())
+
+    open_, extra, solve, note = _optimise(
+        model.problem, model.fac_vars, count, "location set covering", time_limit_s
     )
+    note = "; ".join(n for n in (partial, note) if n)
+    plan = _plan("lscp", arrays, open_, distance, build + extra, solve, note)
+    status = plan.status if plan.status != "optimal" else ("partial" if partial else "optimal")
+    return _replace(plan, objective=float(open_.sum()), status=status)
+
+
+def _essential_rows(cover: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Rows of a set-covering problem that are not implied by another row.
+
+    A point whose candidate set contains another point's candidate set is covered whenever that
+    point is, so its constraint is redundant (the first of identical sets is kept). Dropping such
+    rows leaves the feasible plans, and so the optimum and the tie-break, unchanged.
+    """
+    idx = np.flatnonzero(rows)
+    if len(idx) > ESSENTIAL_ROWS_MAX:  # the pairwise check needs n² memory
+        return rows.copy()
+    a = cover[idx].astype(np.float32)
+    size = a.sum(axis=1)
+    inter = a @ a.T  # |S_i ∩ S_k|
+    contains = np.isclose(inter, size[None, :])  # S_i ⊇ S_k
+    np.fill_diagonal(contains, False)
+    smaller = size[None, :] < size[:, None]
+    earlier = np.arange(len(idx))[None, :] < np.arange(len(idx))[:, None]
+    same = np.isclose(size[None, :], size[:, None]) & earlier
+    redundant = (contains & (smaller | same)).any(axis=1)
+    keep = np.zeros_like(rows)
+    keep[idx[~redundant]] = True
+    return keep
+
+
+def _optimise(
+    problem: pulp.LpProblem,
+    fac_vars: Sequence[Any],
+    bound: Any,
+    label: str,
+    time_limit_s: float | None,
+) -> tuple[np.ndarray, float, float, str]:
+    """Solve, then break ties among optimal plans (see the module Notes).
+
+    Returns the open sites, the seconds spent adding the tie-break, the seconds spent solving
+    and a note ('' when both stages finished).
+    """
+    solve, proven = _solve(problem, label, time_limit_s)
+    open_ = _open(fac_vars)
+    if not proven:
+        return open_, 0.0, solve, (
+            f"stopped at the {time_limit_s:g} s time limit: the best plan found, not proven "
+            "optimal (ties not broken)"
+        )
+    t0 = time.perf_counter()
+    with _quiet_pulp4():
+        problem += bound(open_), "tie_break_bound"
+    _tie_break_objective(problem, fac_vars)
+    extra = time.perf_counter() - t0
+    seconds, proven = _solve(problem, f"{label} (tie-break)", time_limit_s)
+    note = "" if proven else "optimal, but breaking ties stopped at the time limit"
+    return _open(fac_vars), extra, solve + seconds, note
 
 
 def _tie_break_objective(problem: pulp.LpProblem, fac_vars: Sequence[Any]) -> None:
@@ -894,13 +958,14 @@ def _quiet_pulp4() -> Iterator[None]:
         yield
 
 
-def _solver() -> pulp.LpSolver:
+def _solver(time_limit_s: float | None = None) -> pulp.LpSolver:
     """Return PuLP's bundled CBC (offline), silencing only its PuLP 4 deprecation warning."""
     import pulp
 
     with _quiet_pulp4():
         cbc = getattr(pulp, "PULP_CBC_CMD", None)
-        solver = cbc(msg=False) if cbc is not None else pulp.COIN_CMD(msg=False)
+        kind = cbc if cbc is not None else pulp.COIN_CMD
+        solver = kind(msg=False, timeLimit=time_limit_s)
     if not solver.available():
         raise SitingError(
             "the CBC solver is not available: geo_send needs PuLP < 4, which ships CBC "
@@ -909,22 +974,26 @@ def _solver() -> pulp.LpSolver:
     return solver
 
 
-def _solve(problem: pulp.LpProblem, label: str) -> float:
+def _solve(
+    problem: pulp.LpProblem, label: str, time_limit_s: float | None = None
+) -> tuple[float, bool]:
+    """Solve with CBC; return the seconds taken and whether optimality was proven."""
     import pulp
 
     t0 = time.perf_counter()
     try:
         with _quiet_pulp4():
-            problem.solve(_solver())
+            problem.solve(_solver(time_limit_s))
     except pulp.PulpSolverError as exc:
         raise SitingError(f"{label}: the solver failed ({exc})") from None
     seconds = time.perf_counter() - t0
     if problem.status != pulp.LpStatusOptimal:
+        limit = f" within the {time_limit_s:g} s time limit" if time_limit_s else ""
         raise SitingError(
-            f"{label}: no optimal solution (solver status {pulp.LpStatus[problem.status]!r}); "
+            f"{label}: no solution{limit} (solver status {pulp.LpStatus[problem.status]!r}); "
             "check p, the fixed sites and the service distance"
         )
-    return seconds
+    return seconds, problem.sol_status == pulp.LpSolutionOptimal
 
 
 def _open(fac_vars: Sequence[Any]) -> np.ndarray:
@@ -940,7 +1009,13 @@ def _weighted_distance(arrays: _Arrays, open_: np.ndarray) -> float:
 
 
 def _plan(
-    model: str, arrays: _Arrays, open_: np.ndarray, distance: float, build: float, solve: float
+    model: str,
+    arrays: _Arrays,
+    open_: np.ndarray,
+    distance: float,
+    build: float,
+    solve: float,
+    note: str = "",
 ) -> Plan:
     covered = _covered(arrays, open_, distance)
     nearest = arrays.distance[:, open_].min(axis=1)
@@ -949,7 +1024,7 @@ def _plan(
         model=model,
         site_ids=tuple(str(s) for s in arrays.site_ids[open_]),
         fixed_ids=tuple(str(s) for s in arrays.site_ids[arrays.fixed]),
-        status="optimal",
+        status="time limit" if note.startswith("stopped at") else "optimal",
         objective=float("nan"),
         need_covered=need,
         need_covered_share=need / arrays.total,
@@ -958,6 +1033,7 @@ def _plan(
         service_distance_m=float(distance),
         build_seconds=build,
         solve_seconds=solve,
+        note=note,
     )
 
 
@@ -1395,11 +1471,11 @@ def site_hubs(
     plans: dict[str, Plan] = {}
     for name in dict.fromkeys(models):
         if name == "mclp":
-            plans[name] = _solve_mclp(arrays, settings.p, distance)
+            plans[name] = _solve_mclp(arrays, settings.p, distance, settings.time_limit_s)
         elif name == "pmedian":
-            plans[name] = _solve_pmedian(arrays, settings.p, distance)
+            plans[name] = _solve_pmedian(arrays, settings.p, distance, settings.time_limit_s)
         else:
-            plans[name] = _solve_lscp(arrays, distance, "ignore")
+            plans[name] = _solve_lscp(arrays, distance, "ignore", settings.time_limit_s)
         logger.info("%r", plans[name])
     record = plans[models[0]]
     cands = candidates.sort_index(kind="stable").copy()

@@ -542,3 +542,28 @@ def test_ward_service_known_answer():
     assert_allclose(out["nearest_hub_km"], [(3 * 0 + 1 * 3) / 4, 9.0, 4.0], atol=1e-6)
     assert_allclose(out["need_covered_share"], [0.75, 0.0, np.nan])
     assert_allclose(out["need_total"], [4.0, 2.0, 0.0])
+
+
+# -- solver limits and reductions --------------------------------------------------------
+def test_redundant_cover_rows_are_dropped():
+    from geo_send.siting import _essential_rows
+
+    cover = np.array(
+        [[1, 1, 0], [1, 0, 0], [1, 0, 0], [0, 1, 1], [0, 0, 0]], dtype=bool
+    )  # row 0 contains row 1; rows 1 and 2 are identical (keep the first)
+    keep = _essential_rows(cover, np.array([True, True, True, True, False]))
+    assert list(keep) == [False, True, False, True, False]
+
+
+def test_time_limit_is_reported(monkeypatch, line_demand, line_sites):
+    from geo_send import siting
+
+    real = siting._solve
+
+    def stopped(problem, label, time_limit_s=None):
+        return real(problem, label, time_limit_s)[0], False
+
+    monkeypatch.setattr(siting, "_solve", stopped)
+    plan = maximal_covering(line_demand, line_sites, p=1, service_distance_m=1000, time_limit_s=5)
+    assert plan.status == "time limit"
+    assert "not proven optimal" in plan.note
