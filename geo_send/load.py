@@ -23,6 +23,7 @@ from ._errors import InputFileError, ValidationError, close_matches
 __all__ = [
     "read_boundaries",
     "read_table",
+    "read_sites",
     "read_pupil_chunks",
     "read_raw_area",
     "file_sha256",
@@ -197,6 +198,34 @@ def read_table(path: Path, *, code_column: str, code_name: str = "ward_code") ->
     frame.index = pd.RangeIndex(2, len(frame) + 2, name="csv_row")  # row 1 is the header
     frame.attrs["source"] = str(path)
     return frame
+
+
+def read_sites(path: Path) -> pd.DataFrame:
+    """Read a council's CSV of candidate hub sites as text.
+
+    Same encoding and delimiter detection as :func:`read_table`; the columns are checked and
+    converted by :func:`geo_send.siting.candidate_sites`.
+
+    Raises
+    ------
+    InputFileError
+        If the file is missing, empty or has no data rows.
+    """
+    path = Path(path)
+    _require_file(path)
+    encoding = _encoding(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding,
+                            sep=_sniff_delimiter(path, encoding), skip_blank_lines=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputFileError(f"{path}: cannot read as CSV ({exc})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.loc[~frame.apply(lambda col: col.str.strip() == "").all(axis=1)]
+    if frame.empty:
+        raise InputFileError(f"{path}: no data rows")
+    frame = frame.apply(lambda col: col.str.strip())
+    frame.attrs["source"] = str(path)
+    return frame.reset_index(drop=True)
 
 
 def read_pupil_chunks(

@@ -17,12 +17,13 @@ from libpysal.graph import Graph
 
 from . import index as index_stage
 from . import indicators as indicator_stage
+from . import siting as siting_stage
 from . import spatial
 from . import uncertainty as uncertainty_stage
-from ._errors import ValidationError
+from ._errors import JoinError, ValidationError
 from .config import Config, Inputs, PupilInput
 from .join import count_pupils, join_tables, locate_points, normalise_sen_status
-from .load import file_sha256, read_boundaries, read_pupil_chunks, read_table
+from .load import file_sha256, read_boundaries, read_pupil_chunks, read_sites, read_table
 from .validate import (
     to_numbers,
     validate_boundaries,
@@ -30,7 +31,7 @@ from .validate import (
     validate_indicator_inputs,
 )
 
-__all__ = ["Result", "run", "load_areas", "load_table"]
+__all__ = ["Result", "run", "load_areas", "load_table", "site_hubs_for"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ log = logging.getLogger(__name__)
 NEED_INDEX_LABEL = "SEND need index"
 #: Local statistics carried into the ranked table and GeoPackage.
 LOCAL_OUTPUT_COLUMNS = ("lisa_label", "lisa_p", "gi_z", "gi_label", "p_floor")
+#: Siting columns carried into the ranked table and GeoPackage.
+SITING_OUTPUT_COLUMNS = ("tier", "tier_reason", "nearest_hub_km", "need_covered_share",
+                         "outreach", "outreach_reason")
+#: Column of the LSOA table with the number of children aged 0-15 (siting demand).
+CHILDREN_COLUMN = "children_0_15_count"
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,9 @@ class Result:
         Monte Carlo rank intervals and sensitivity (None when ``[index] draws = 0``).
     comparators : Series or None
         The comparator of each count-based indicator (benchmark or whole-area rate).
+    siting : SitingResult or None
+        Hubs, per-ward service, outreach and tiers (:func:`geo_send.siting.site_hubs`);
+        ``None`` when ``[siting] enabled = false`` or the inputs it needs are absent.
     """
 
     config: Config
@@ -77,6 +86,7 @@ class Result:
     input_hashes: dict[str, str] = field(default_factory=dict)
     uncertainty: uncertainty_stage.Uncertainty | None = None
     comparators: pd.Series | None = None
+    siting: siting_stage.SitingResult | None = None
 
     @property
     def sensitivity(self) -> pd.DataFrame:
@@ -84,6 +94,11 @@ class Result:
         if self.uncertainty is None:
             return pd.DataFrame()
         return self.uncertainty.sensitivity
+
+    @property
+    def hubs(self) -> gpd.GeoDataFrame | None:
+        """The chosen hubs (points, EPSG:27700, indexed by ``site_id``), or ``None``."""
+        return None if self.siting is None else self.siting.hubs
 
     @property
     def ranked(self) -> pd.DataFrame:
@@ -308,9 +323,16 @@ def run(cfg: Config | None = None) -> Result:
     )
     wards = gpd.GeoDataFrame(wards, geometry=areas.geometry, crs=areas.crs)
     wards = wards.sort_values(["rank"], kind="stable")
+    siting = site_hubs_for(cfg, wards)
+    if siting is not None:
+        service = siting.wards[list(SITING_OUTPUT_COLUMNS)]
+        geometry = wards.geometry.name
+        wards = wards.drop(columns=geometry).join(service).join(wards[[geometry]])
+        wards = gpd.GeoDataFrame(wards, geometry=geometry, crs=areas.crs)
     return Result(config=cfg, wards=wards, table=table, spatial_stats=spatial_stats,
                   scale=scale, input_hashes=hashes, uncertainty=uncertainty,
-                  comparators=indicator_stage.comparators(table, cfg.indicators))
+                  comparators=indicator_stage.comparators(table, cfg.indicators),
+                  siting=siting)
 
 
 def smoothing_weights(cfg: Config, areas: gpd.GeoDataFrame) -> Graph | None:
@@ -318,6 +340,93 @@ def smoothing_weights(cfg: Config, areas: gpd.GeoDataFrame) -> Graph | None:
     if not any(s.smoothing == "spatial_eb" for s in cfg.indicators):
         return None
     return spatial.build_weights(areas, cfg.spatial).graph
+
+
+def site_hubs_for(cfg: Config, wards: gpd.GeoDataFrame) -> siting_stage.SitingResult | None:
+    """Site hubs for the ranked wards: demand from the LSOAs, candidates from the schools.
+
+    Demand points are the LSOAs of ``[inputs] lsoa_boundaries`` (representative points) with
+    weight = children aged 0-15 (``children_0_15_count`` in ``lsoa_table``) x the percentile
+    of their ward's need index (through the table's best-fit ``ward_code``). Candidate sites
+    are the schools of ``[inputs] schools`` located in the area's wards, plus every site of
+    ``[siting] sites``.
+
+    Returns
+    -------
+    SitingResult or None
+        ``None`` (with a logged warning saying why) when siting is disabled, the level is not
+        ward, or the LSOA inputs or every candidate source are missing.
+
+    Raises
+    ------
+    ValidationError, JoinError, SitingError
+        Bad LSOA or site tables, LSOAs naming unknown wards, ill-posed siting settings.
+    """
+    settings = cfg.siting
+    inputs = cfg.inputs
+    if not settings.enabled:
+        return None
+    missing = [
+        f"[inputs] {name}"
+        for name, value in (("lsoa_boundaries", inputs.lsoa_boundaries),
+                            ("lsoa_table", inputs.lsoa_table))
+        if value is None
+    ]
+    if inputs.schools is None and settings.sites is None:
+        missing.append("[inputs] schools or [siting] sites")
+    if cfg.level != "ward" or missing:
+        why = "it works on wards" if cfg.level != "ward" else f"it needs {', '.join(missing)}"
+        log.warning("hub siting skipped: %s", why)
+        return None
+    assert inputs.lsoa_boundaries is not None and inputs.lsoa_table is not None
+    lsoas = read_boundaries(inputs.lsoa_boundaries, code_column="lsoa_code",
+                            name_column=None, code_name="lsoa_code")
+    raw = read_table(inputs.lsoa_table, code_column="lsoa_code", code_name="lsoa_code")
+    problems = [
+        f"{inputs.lsoa_table}: column {c!r} not found (needed for hub siting)"
+        for c in ("ward_code", CHILDREN_COLUMN) if c not in raw.columns
+    ]
+    if problems:
+        raise ValidationError(problems)
+    children, problems = to_numbers(raw, [CHILDREN_COLUMN], source=str(inputs.lsoa_table))
+    if problems:
+        raise ValidationError(problems)
+    table = pd.DataFrame(
+        {"ward_code": raw["ward_code"].str.strip().to_numpy(),
+         CHILDREN_COLUMN: children[CHILDREN_COLUMN].to_numpy()},
+        index=pd.Index(raw["lsoa_code"].to_numpy(), name="lsoa_code"),
+    )
+    unknown = sorted(set(table["ward_code"]) - set(wards.index))
+    if unknown:
+        raise JoinError(f"{inputs.lsoa_table}: ward_code(s) not among the area's wards: "
+                        f"{', '.join(unknown[:5])} ({len(unknown)})")
+    no_shape = table.index.difference(lsoas.index)
+    no_row = lsoas.index.difference(table.index)
+    if len(no_shape) or len(no_row):
+        raise JoinError(
+            f"LSOA codes differ between {inputs.lsoa_boundaries.name} and "
+            f"{inputs.lsoa_table.name}: {len(no_shape)} only in the table "
+            f"({', '.join(no_shape[:5])}), {len(no_row)} only in the boundaries "
+            f"({', '.join(no_row[:5])})"
+        )
+    table["ward_need_index"] = wards["need_index"].reindex(table["ward_code"]).to_numpy()
+    frame = gpd.GeoDataFrame(table, geometry=lsoas.geometry.reindex(table.index), crs=lsoas.crs)
+    demand = siting_stage.demand_from_lsoas(
+        frame, need_column="ward_need_index", children_column=CHILDREN_COLUMN
+    )
+    schools = None
+    if inputs.schools is not None:
+        schools = read_table(inputs.schools, code_column="urn", code_name="urn")
+        if "ward_code" in schools.columns:
+            inside = schools["ward_code"].str.strip().isin(wards.index)
+            log.info("candidate sites: %d of %d schools lie in the area's wards (the others "
+                     "have no location or lie outside)", int(inside.sum()), len(schools))
+            schools = schools.loc[inside]
+    sites = read_sites(settings.sites) if settings.sites is not None else None
+    candidates = siting_stage.candidate_sites(schools, sites)
+    result = siting_stage.site_hubs(demand, candidates, wards, settings, need_column="need_index")
+    log.info("%r", result)
+    return result
 
 
 def spatial_variables(
