@@ -35,7 +35,12 @@ log = logging.getLogger(__name__)
 FLOAT_FORMAT = "%.6g"
 #: Packages whose versions the run manifest records.
 PACKAGES = ("geo_send", "geopandas", "shapely", "pyogrio", "pandas", "numpy", "scipy",
-            "libpysal", "esda", "mapclassify", "folium")
+            "libpysal", "esda", "mapclassify", "folium", "spopt", "pulp")
+#: Columns of ``hubs.csv``, in order (``site_id`` first, as the index).
+HUB_COLUMNS = ("site_name", "site_kind", "fixed", "ward_code", "ward_name",
+               "need_within_distance", "need_within_distance_share",
+               "children_within_distance_count", "need_covered", "need_covered_share",
+               "easting", "northing")
 
 
 @contextmanager
@@ -93,8 +98,9 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Write the outputs of a run into ``out_dir``.
 
-    Writes ``ranked_wards.csv``, ``need_index.gpkg`` (layer ``wards``), ``need_map.html``,
-    the static figures in ``maps/`` (PNG), ``report.html``, ``spatial_stats.json``,
+    Writes ``ranked_wards.csv``, ``need_index.gpkg`` (layer ``wards``, and ``hubs`` when the
+    run sited hubs), ``need_map.html``, the static figures in ``maps/`` (PNG), ``report.html``,
+    ``spatial_stats.json``, ``hubs.csv`` (when the run sited hubs),
     ``scale_sensitivity.csv`` (when the run has the LSOA-scale check) and
     ``run_manifest.json``.
 
@@ -117,11 +123,19 @@ def write_outputs(
     }
     if result.scale is not None:
         paths["scale_csv"] = out / "scale_sensitivity.csv"
+    hubs = hub_table(result)
+    if hubs is not None:
+        paths["hubs_csv"] = out / "hubs.csv"
     ranked = result.ranked
     say(f"writing {paths['ranked_csv'].name}")
     _write_csv(paths["ranked_csv"], ranked)
     say(f"writing {paths['geopackage'].name}")
-    _write_gpkg(paths["geopackage"], {f"{cfg.level}s": result.wards.reset_index()})
+    layers = {f"{cfg.level}s": result.wards.reset_index()}
+    if hubs is not None:
+        layers["hubs"] = gpd.GeoDataFrame(
+            hubs.reset_index(), geometry=result.hubs.geometry.values, crs=result.hubs.crs
+        )
+    _write_gpkg(paths["geopackage"], layers)
     say(f"writing {paths['map'].name}")
     _write_text(
         paths["map"],
@@ -164,6 +178,9 @@ def write_outputs(
             attribution=ATTRIBUTION,
         ),
     )
+    if hubs is not None:
+        say(f"writing {paths['hubs_csv'].name}")
+        _write_csv(paths["hubs_csv"], hubs)
     manifest = {
         "geo_send_version": _versions()["geo_send"],
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -172,8 +189,10 @@ def write_outputs(
         "seed": cfg.seed,
         "inputs_sha256": result.input_hashes,
         "versions": _versions(),
-        "rows": {"areas": len(result.wards), "ranked_csv": len(ranked)},
+        "rows": {"areas": len(result.wards), "ranked_csv": len(ranked),
+                 **({"hubs_csv": len(hubs)} if hubs is not None else {})},
         "index": _index_summary(result),
+        "siting": _siting_summary(result),
         "outputs": {k: p.relative_to(out).as_posix() for k, p in paths.items()},
     }
     _write_text(paths["manifest"], json.dumps(manifest, indent=2, sort_keys=False) + "\n")
@@ -202,6 +221,42 @@ def _index_summary(result: Result) -> dict:
             for name, row in result.uncertainty.sensitivity.iterrows()
         ]
     return summary
+
+
+def hub_table(result: Result) -> pd.DataFrame | None:
+    """The rows of ``hubs.csv``: one per hub, with its ward name and easting/northing."""
+    if result.hubs is None:
+        return None
+    hubs = result.hubs
+    names = result.wards[result.config.name_name] if result.config.level == "ward" else None
+    table = pd.DataFrame(hubs.drop(columns=hubs.geometry.name))
+    table["ward_name"] = (
+        table["ward_code"].map(names) if names is not None else pd.Series(None, index=table.index)
+    )
+    table["easting"] = hubs.geometry.x.round(1)
+    table["northing"] = hubs.geometry.y.round(1)
+    return table[list(HUB_COLUMNS)]
+
+
+def _siting_summary(result: Result) -> dict | None:
+    """Settings and per-model summaries for the manifest (timings live only here)."""
+    if result.siting is None:
+        return None
+    s = result.siting.settings
+    models = result.siting.summaries.reset_index()
+    return {
+        "p": s.p,
+        "service_distance_m": s.service_distance_m,
+        "fixed_sites": list(s.fixed_sites),
+        "high_need_share": s.high_need_share,
+        "outreach_threshold": s.outreach_threshold,
+        "hubs_from": models["model"].iloc[0],
+        "models": [
+            {k: (None if isinstance(v, float) and v != v else v)
+             for k, v in row.items()}
+            for row in json.loads(models.to_json(orient="records"))
+        ],
+    }
 
 
 def write_dataset(dataset: AreaDataset, root: str | Path) -> dict[str, Path]:

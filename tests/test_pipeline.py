@@ -184,7 +184,7 @@ def test_spatial_outputs_are_written_and_identical_on_rerun(default_result, tmp_
         assert first[key].read_bytes() == second[key].read_bytes(), key
     stats = json.loads(first["spatial_stats"].read_text())
     assert stats == default_result.spatial_stats
-    gpkg = gpd.read_file(first["geopackage"])
+    gpkg = gpd.read_file(first["geopackage"], layer="wards")
     assert {"lisa_label", "lisa_p", "gi_z", "gi_label", "p_floor"} <= set(gpkg.columns)
 
 
