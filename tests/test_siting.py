@@ -567,3 +567,121 @@ def test_time_limit_is_reported(monkeypatch, line_demand, line_sites):
     plan = maximal_covering(line_demand, line_sites, p=1, service_distance_m=1000, time_limit_s=5)
     assert plan.status == "time limit"
     assert "not proven optimal" in plan.note
+
+
+# -- the pipeline on the embedded Wolverhampton data ---------------------------------------
+@pytest.fixture(scope="module")
+def default_run():
+    import geo_send as gs
+
+    return gs.run(gs.Config.default())
+
+
+def _siting(cfg, **changes):
+    import dataclasses
+
+    return cfg.replace(siting=dataclasses.replace(cfg.siting, **changes))
+
+
+def test_default_hubs_csv_coverage_recomputed_independently(default_run, tmp_path):
+    import geo_send as gs
+    from geo_send.config import default_root
+
+    gs.write_outputs(default_run, tmp_path)
+    hubs = pd.read_csv(tmp_path / "hubs.csv", dtype={"site_id": str, "ward_code": str})
+    ranked = pd.read_csv(tmp_path / "ranked_wards.csv", dtype={"ward_code": str})
+    ranked = ranked.set_index("ward_code")
+    assert len(hubs) == default_run.config.siting.p
+    assert {"tier", "nearest_hub_km", "need_covered_share"} <= set(ranked.columns)
+    assert set(gpd.list_layers(tmp_path / "need_index.gpkg")["name"]) == {"wards", "hubs"}
+    # demand rebuilt from the embedded files with numpy/scipy only (no geo_send.siting)
+    from scipy.stats import rankdata
+
+    root = default_root()
+    lsoas = gpd.read_file(root / "boundaries" / "lsoas.gpkg").set_index("lsoa_code")
+    table = pd.read_csv(root / "data" / "lsoa_indicators.csv", dtype={"lsoa_code": str})
+    table = table.set_index("lsoa_code")
+    need = ranked["need_index"].reindex(table["ward_code"]).to_numpy()
+    weight = table["children_0_15_count"].to_numpy(float) * rankdata(need) / len(need)
+    points = lsoas.geometry.reindex(table.index).representative_point()
+    d = np.hypot(
+        points.x.to_numpy()[:, None] - hubs["easting"].to_numpy()[None, :],
+        points.y.to_numpy()[:, None] - hubs["northing"].to_numpy()[None, :],
+    )
+    within = d <= default_run.config.siting.service_distance_m
+    covered = within.any(axis=1)
+    assert_allclose(hubs["need_within_distance"], (weight[:, None] * within).sum(axis=0),
+                    rtol=1e-5)
+    assert_allclose(hubs["children_within_distance_count"],
+                    (table["children_0_15_count"].to_numpy()[:, None] * within).sum(axis=0))
+    assert_allclose(hubs["need_covered_share"].sum(), weight[covered].sum() / weight.sum(),
+                    rtol=1e-5)
+    wards = pd.DataFrame({"w": weight, "wc": weight * covered, "ward": table["ward_code"]})
+    share = wards.groupby("ward")["wc"].sum() / wards.groupby("ward")["w"].sum()
+    assert_allclose(ranked.loc[share.index, "need_covered_share"], share, rtol=1e-5)
+
+
+def test_config_p_and_distance_change_the_plan(default_run):
+    import geo_send as gs
+    from geo_send.pipeline import site_hubs_for
+
+    cfg = gs.Config.default()
+    base = default_run.siting.plans["mclp"]
+    more = gs.run(_siting(cfg, p=5))
+    assert len(more.hubs) == 5
+    assert more.siting.plans["mclp"].need_covered_share > base.need_covered_share
+    wider = site_hubs_for(_siting(cfg, service_distance_m=3000.0), default_run.wards)
+    assert wider.plans["mclp"].need_covered_share > base.need_covered_share
+    assert wider.plans["lscp"].n_sites < default_run.siting.plans["lscp"].n_sites
+    off = site_hubs_for(_siting(cfg, enabled=False), default_run.wards)
+    assert off is None
+
+
+def test_council_sites_and_fixed_hub_from_config(default_run, tmp_path):
+    from geo_send import Config
+    from geo_send.pipeline import site_hubs_for
+
+    sites = tmp_path / "family_hubs.csv"
+    sites.write_text(
+        "site_id,name,latitude,longitude\nFH1,Civic Family Hub,52.5862,-2.1288\n",
+        encoding="utf-8",
+    )
+    cfg = _siting(Config.default(), sites=sites, fixed_sites=("civic family hub",))
+    res = site_hubs_for(cfg, default_run.wards)
+    assert "FH1" in res.hubs.index
+    assert bool(res.hubs.loc["FH1", "fixed"])
+    assert res.hubs.loc["FH1", "site_kind"] == "council site"
+    assert res.hubs.loc["FH1", "ward_code"] == "E05014853"  # St Peters, the city centre
+    bad = _siting(Config.default(), sites=sites, fixed_sites=("Civic Hub",))
+    with pytest.raises(SitingError, match="did you mean 'Civic Family Hub'"):
+        site_hubs_for(bad, default_run.wards)
+
+
+def test_siting_settings_from_toml():
+    import tomllib
+
+    from geo_send import Config
+    from geo_send.config import default_root
+
+    text = (default_root() / "data" / "wolverhampton.toml").read_text(encoding="utf-8")
+    text += (
+        "\n[siting]\np = 4\nservice_distance_m = 1500\nhigh_need_share = 0.25\n"
+        "outreach_threshold = 0.6\ntime_limit_s = 30\nfixed_sites = ['104278']\n"
+    )
+    cfg = Config.from_dict(tomllib.loads(text), base=default_root() / "data")
+    s = cfg.siting
+    assert (s.p, s.service_distance_m, s.high_need_share, s.outreach_threshold) == (
+        4, 1500.0, 0.25, 0.6
+    )
+    assert s.time_limit_s == 30.0 and s.fixed_sites == ("104278",)
+
+
+def test_siting_is_skipped_without_lsoa_inputs(make_area, caplog):
+    import geo_send as gs
+
+    area = make_area()
+    with caplog.at_level("WARNING", logger="geo_send.pipeline"):
+        res = gs.run(gs.Config.from_toml(area.config))
+    assert res.siting is None and res.hubs is None
+    assert "hub siting skipped" in caplog.text
+    assert "tier" not in res.ranked.columns
