@@ -1024,7 +1024,7 @@ def _plan(
         model=model,
         site_ids=tuple(str(s) for s in arrays.site_ids[open_]),
         fixed_ids=tuple(str(s) for s in arrays.site_ids[arrays.fixed]),
-        status="time limit" if note.startswith("stopped at") else "optimal",
+        status="time limit" if "stopped at the" in note else "optimal",
         objective=float("nan"),
         need_covered=need,
         need_covered_share=need / arrays.total,

@@ -567,6 +567,11 @@ def test_time_limit_is_reported(monkeypatch, line_demand, line_sites):
     plan = maximal_covering(line_demand, line_sites, p=1, service_distance_m=1000, time_limit_s=5)
     assert plan.status == "time limit"
     assert "not proven optimal" in plan.note
+    far = pd.concat([line_demand, demand_frame([("FAR", 40_000, 0, 15.0, "W3")])])
+    plan = set_covering(far, line_sites, service_distance_m=1000, uncoverable="ignore",
+                        time_limit_s=5)
+    assert plan.status == "time limit"
+    assert "FAR" in plan.note and "not proven optimal" in plan.note
 
 
 # -- the pipeline on the embedded Wolverhampton data ---------------------------------------
