@@ -40,6 +40,7 @@ SMOOTHINGS = ("none", "global_eb", "spatial_eb")
 WEIGHTS = ("queen", "rook", "knn", "distance")
 CORRECTIONS = ("none", "bonferroni", "fdr")
 LEVELS = ("ward", "lsoa")
+SITING_MODELS = ("mclp", "pmedian", "lscp")
 SCHEMES = (
     "BoxPlot",
     "EqualInterval",
@@ -244,7 +245,10 @@ class SitingSettings:
     ``p`` hubs (fixed sites included) within ``service_distance_m`` (straight line) of need;
     ``high_need_share`` of wards count as high need (the top quintile); high-need wards with
     less than ``outreach_threshold`` of their need within reach of a hub are listed for outreach.
-    Each solve stops after ``time_limit_s`` seconds with the best plan found.
+    Each solve stops after ``time_limit_s`` seconds with the best plan found. ``models``
+    lists the location models solved (``mclp`` maximal covering, ``pmedian``, ``lscp`` set
+    covering); the first one chosen gives the hubs. p-median is the slowest: leave it out for
+    large areas.
     """
 
     enabled: bool = True
@@ -255,6 +259,7 @@ class SitingSettings:
     high_need_share: float = 0.2
     outreach_threshold: float = 0.5
     time_limit_s: float = 120.0
+    models: tuple[str, ...] = ("mclp", "pmedian", "lscp")
 
 
 @dataclass(frozen=True)
@@ -437,6 +442,12 @@ class _Parser:
             default = getattr(cls(), f.name) if _constructible(cls) else None
             if f.name in ("sites",):
                 value = self._path(base, value, f"{section}.{f.name}")
+            elif f.name == "models":
+                value = tuple(str(v) for v in value)
+                for model in value:
+                    self._choice(section, "models", model, SITING_MODELS)
+                if not value:
+                    self.problems.append(f"[{section}] models must name at least one model")
             elif f.name == "fixed_sites":
                 value = tuple(str(v) for v in value)
             elif isinstance(default, bool):

@@ -424,7 +424,9 @@ def site_hubs_for(cfg: Config, wards: gpd.GeoDataFrame) -> siting_stage.SitingRe
             schools = schools.loc[inside]
     sites = read_sites(settings.sites) if settings.sites is not None else None
     candidates = siting_stage.candidate_sites(schools, sites)
-    result = siting_stage.site_hubs(demand, candidates, wards, settings, need_column="need_index")
+    result = siting_stage.site_hubs(
+        demand, candidates, wards, settings, need_column="need_index", models=settings.models
+    )
     log.info("%r", result)
     return result
 

@@ -1476,7 +1476,6 @@ def site_hubs(
             plans[name] = _solve_pmedian(arrays, settings.p, distance, settings.time_limit_s)
         else:
             plans[name] = _solve_lscp(arrays, distance, "ignore", settings.time_limit_s)
-        logger.info("%r", plans[name])
     record = plans[models[0]]
     cands = candidates.sort_index(kind="stable").copy()
     cands["fixed"] = cands.index.astype(str).isin(record.fixed_ids)

@@ -70,3 +70,12 @@ def test_index_settings_are_checked(make_area):
     assert "weight_spread must be at least 0 and below 1" in message
     assert "top_n must be at least 1" in message
     assert "benchmark applies to count-based indicators only" in message
+
+
+def test_siting_models_are_checked_and_kept_in_order(make_area):
+    area = make_area()
+    area.config.write_text(area.config.read_text() + '\n[siting]\nmodels = ["lscp", "mclp"]\n')
+    assert gs.Config.from_toml(area.config).siting.models == ("lscp", "mclp")
+    area.config.write_text(area.config.read_text().replace('"lscp", "mclp"', '"pmedain"'))
+    with pytest.raises(gs.ConfigError, match="did you mean 'pmedian'"):
+        gs.Config.from_toml(area.config)
