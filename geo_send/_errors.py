@@ -12,6 +12,8 @@ __all__ = [
     "ValidationError",
     "JoinError",
     "SitingError",
+    "OutputError",
+    "combine",
     "close_matches",
     "preview",
 ]
@@ -70,6 +72,32 @@ class SitingError(GeoSendError, ValueError):
     """A siting problem is infeasible or ill-posed."""
 
     exit_code = 5
+
+
+class OutputError(GeoSendError, OSError):
+    """The output folder cannot be used: it is a file, not writable, or holds inputs."""
+
+    exit_code = 6
+
+
+def _problems(error: GeoSendError) -> list[str]:
+    return list(getattr(error, "problems", None) or [str(error)])
+
+
+def combine(errors: Sequence[GeoSendError]) -> GeoSendError:
+    """Merge errors collected from several files into one, listing every problem.
+
+    The result is an :class:`InputFileError` when any file could not be read at all
+    (exit code 3), else a :class:`ValidationError` (exit code 4); a single error is
+    returned unchanged.
+    """
+    if len(errors) == 1:
+        return errors[0]
+    problems = [p for e in errors for p in _problems(e)]
+    if any(isinstance(e, InputFileError) for e in errors):
+        lines = "\n".join(f"  - {p}" for p in problems)
+        return InputFileError(f"{len(problems)} problems in the input:\n{lines}")
+    return ValidationError(problems)
 
 
 def preview(values: Iterable[object], limit: int = 5) -> str:

@@ -29,6 +29,8 @@ __all__ = [
     "DisclosureSettings",
     "default_root",
     "DEFAULT_SEED",
+    "MISSING_VALUES",
+    "GEOMETRY_REPAIRS",
 ]
 
 DEFAULT_SEED = 20260
@@ -41,6 +43,13 @@ WEIGHTS = ("queen", "rook", "knn", "distance")
 CORRECTIONS = ("none", "bonferroni", "fdr")
 LEVELS = ("ward", "lsoa")
 SITING_MODELS = ("mclp", "pmedian", "lscp")
+#: Text read as a missing value (compared without case or surrounding spaces): blank
+#: cells and the markers of official statistics ("c" confidential, "x" not available,
+#: "z" not applicable, "low", "*", ...). ``[inputs] missing_values`` replaces the list.
+#: "<5", "< 10" and other "<number" cells are always read as missing (suppressed at source).
+MISSING_VALUES = ("", "*", "-", "..", ":", "<5", "c", "low", "n/a", "na", "u", "x", "z")
+#: What to do with invalid boundary geometry (``[inputs] invalid_geometry``).
+GEOMETRY_REPAIRS = ("refuse", "repair")
 SCHEMES = (
     "BoxPlot",
     "EqualInterval",
@@ -176,6 +185,8 @@ class Inputs:
     schools: Path | None = None
     extra_tables: tuple[ExtraTable, ...] = ()
     pupils: PupilInput | None = None
+    missing_values: tuple[str, ...] = MISSING_VALUES
+    invalid_geometry: str = "refuse"
 
     def files(self) -> list[Path]:
         """Every input file named, in a fixed order (for the manifest)."""
@@ -570,6 +581,18 @@ class _Parser:
                     path=self._path(base, p["path"], "pupils.path") or base,
                     **{k: str(v) for k, v in p.items() if k != "path" and k in names},
                 )
+        missing_values = table.get("missing_values", MISSING_VALUES)
+        if not isinstance(missing_values, list | tuple) or not all(
+            isinstance(v, str) for v in missing_values
+        ):
+            self.problems.append(
+                f"[inputs] missing_values must be a list of strings, e.g. [\"\", \"c\", \"x\"], "
+                f"got {missing_values!r}"
+            )
+            missing_values = MISSING_VALUES
+        invalid_geometry = self._choice(
+            "inputs", "invalid_geometry", table.get("invalid_geometry", "refuse"), GEOMETRY_REPAIRS
+        )
         if "boundaries" not in table or "table" not in table:
             return None
         return Inputs(
@@ -583,6 +606,8 @@ class _Parser:
             schools=self._path(base, table.get("schools"), "schools"),
             extra_tables=tuple(extra),
             pupils=pupils,
+            missing_values=tuple(sorted({v.strip().lower() for v in missing_values})),
+            invalid_geometry=str(invalid_geometry),
         )
 
     def domains(self, table: Any) -> tuple[DomainSpec, ...]:

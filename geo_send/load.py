@@ -18,7 +18,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from ._errors import InputFileError, ValidationError, close_matches
+from ._errors import InputFileError, ValidationError, close_matches, preview
 
 __all__ = [
     "read_boundaries",
@@ -29,6 +29,7 @@ __all__ = [
     "file_sha256",
     "PUPIL_CHUNK_ROWS",
     "NATIONAL_FILES",
+    "DELIMITERS",
 ]
 
 log = logging.getLogger(__name__)
@@ -95,18 +96,26 @@ def read_boundaries(
     path = Path(path)
     _require_file(path)
     try:
-        if layer is not None:
-            layers = [name for name, _ in pyogrio.list_layers(path)]
-            if layer not in layers:
-                raise InputFileError(
-                    f"{path}: no layer {layer!r}; layers are {', '.join(layers)}"
-                    f"{close_matches(layer, layers)}"
-                )
+        layers = [name for name, _ in pyogrio.list_layers(path)]
+        if layer is not None and layer not in layers:
+            raise InputFileError(
+                f"{path}: no layer {layer!r}; layers are {', '.join(layers)}"
+                f"{close_matches(layer, layers)}"
+            )
+        if layer is None and len(layers) > 1:
+            raise InputFileError(
+                f"{path}: holds {len(layers)} layers ({', '.join(layers)}); say which one with "
+                "[inputs] boundaries_layer"
+            )
         gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
     except InputFileError:
         raise
     except Exception as exc:  # pyogrio raises several types for unreadable files
         raise InputFileError(f"{path}: cannot read as a boundary file ({exc})") from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        raise InputFileError(
+            f"{path}: has no geometry; expected area polygons (GeoPackage, GeoJSON, Shapefile, ...)"
+        )
     if len(gdf) == 0:
         raise InputFileError(f"{path}: boundary file has no features")
     wanted = [c for c in (code_column, name_column) if c]
@@ -123,10 +132,8 @@ def read_boundaries(
     level_name = code_name.replace("_code", "_name")
     out = gpd.GeoDataFrame(
         {
-            code_name: gdf[code_column].astype("string").str.strip().astype(str),
-            level_name: (
-                gdf[name_column].astype(str) if name_column else gdf[code_column].astype(str)
-            ),
+            code_name: gdf[code_column].astype("string").str.strip().fillna("").astype(str),
+            level_name: gdf[name_column or code_column].astype("string").fillna("").astype(str),
         },
         geometry=gdf.geometry.values,
         crs=gdf.crs,
@@ -135,67 +142,194 @@ def read_boundaries(
     return out.set_index(code_name)
 
 
-def _sniff_delimiter(path: Path, encoding: str) -> str:
-    with open(path, encoding=encoding, newline="") as f:
-        sample = f.read(64_000)
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","
+#: Delimiters a table may use, in order of preference when two fit equally well.
+DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}
+#: Lines looked at to choose the delimiter.
+_SNIFF_LINES = 200
 
 
 def _encoding(path: Path) -> str:
-    """UTF-8 (with or without a byte-order mark), else Windows-1252."""
-    raw = path.read_bytes()[:1_000_000]
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8-sig"
-
-
-def read_table(path: Path, *, code_column: str, code_name: str = "ward_code") -> pd.DataFrame:
-    """Read an area-level CSV as text, indexed by its code column.
-
-    Every value is read as a string; :func:`geo_send.validate.to_numbers` turns the
-    columns an analysis needs into numbers and reports every value it cannot read.
-    The encoding (UTF-8 with or without BOM, or Windows-1252) and the delimiter
-    (comma, semicolon, tab or bar) are detected; blank rows are dropped.
+    """Encoding of a text file: UTF-8 (with or without BOM), UTF-16 (with BOM) or Windows-1252.
 
     Raises
     ------
     InputFileError
-        If the file is missing, empty or has no data rows.
+        If the file is a spreadsheet workbook or other binary file, or is neither UTF-8
+        nor Windows-1252 text.
+    """
+    with open(path, "rb") as f:
+        head = f.read(1_000_000)
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise InputFileError(
+            f"{path}: is a spreadsheet workbook (or other zip/OLE file), not a CSV; in Excel use "
+            "Save As > 'CSV UTF-8 (Comma delimited)'"
+        )
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if b"\x00" in head:
+        raise InputFileError(
+            f"{path}: holds NUL bytes, so it is a binary file or UTF-16 text without a byte-order "
+            "mark; expected a CSV in UTF-8 or Windows-1252"
+        )
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            head.decode(encoding)
+        except UnicodeDecodeError as exc:
+            if encoding == "utf-8" and len(head) == 1_000_000 and exc.start >= len(head) - 4:
+                return "utf-8"  # a multi-byte character cut at the end of the sample
+            bad = exc
+            continue
+        return encoding
+    raise InputFileError(
+        f"{path}: is neither UTF-8 nor Windows-1252 text (byte 0x{head[bad.start]:02x} at offset "
+        f"{bad.start}); save it as 'CSV UTF-8'"
+    )
+
+
+def _decode(path: Path) -> str:
+    encoding = _encoding(path)
+    try:
+        return path.read_bytes().decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"{path}: is not valid {encoding} text (offset {exc.start}); save it as 'CSV UTF-8'"
+        ) from None
+
+
+def _choose_delimiter(lines: Sequence[str]) -> str:
+    """The delimiter that splits the header into most columns and most rows alike.
+
+    Each candidate in :data:`DELIMITERS` parses the first lines; it scores the share of
+    non-blank rows with as many fields as the header, provided the header has at least
+    two fields. A file with no candidate splitting its header is read as one column
+    (comma), which :func:`read_table` then reports.
+    """
+    best, best_score = ",", (0.0, 0)
+    for delimiter in DELIMITERS:
+        rows = [r for r in csv.reader(lines, delimiter=delimiter) if any(f.strip() for f in r)]
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        body = rows[1:] or rows
+        score = (sum(len(r) == width for r in body) / len(body), width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _sniff_delimiter(path: Path, encoding: str) -> str:
+    with open(path, encoding=encoding, newline="") as f:
+        lines = [line for _, line in zip(range(_SNIFF_LINES), f)]
+    return _choose_delimiter(lines)
+
+
+def read_table(path: Path, *, code_column: str, code_name: str = "ward_code") -> pd.DataFrame:
+    """Read an area-level CSV as text, indexed by its line number in the file.
+
+    Every value is read as a string; :func:`geo_send.validate.to_numbers` turns the
+    columns an analysis needs into numbers and reports every value it cannot read.
+    The encoding (UTF-8 with or without BOM, UTF-16 with BOM, or Windows-1252) and the
+    delimiter (comma, semicolon, tab or bar) are detected; blank rows (including rows of
+    empty fields, such as an Excel export's trailing rows) are dropped; header names and
+    codes lose surrounding spaces. A row shorter than the header has its missing trailing
+    values left blank (missing); a longer row is an error.
+
+    Returns
+    -------
+    DataFrame
+        Text columns, the code column renamed ``code_name``; the index ``csv_row`` is the
+        line number in the file (the header is line 1), so messages point at the line a
+        text editor shows.
+
+    Raises
+    ------
+    InputFileError
+        If the file is missing, empty, binary (e.g. an Excel workbook), not UTF-8 or
+        Windows-1252 text, or has no data rows.
     ValidationError
-        If the code column is missing.
+        Listing every structural problem: missing code column (with a hint when the file
+        was read as one column), duplicated header names, rows with too many values.
     """
     path = Path(path)
     _require_file(path)
-    encoding = _encoding(path)
+    text = _decode(path)
+    lines = text.splitlines(keepends=True)
+    delimiter = _choose_delimiter(lines[:_SNIFF_LINES])
+    reader = csv.reader(lines, delimiter=delimiter)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    long_rows: list[str] = []
+    mixed: list[str] = []
+    previous = 0
     try:
-        frame = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            encoding=encoding,
-            sep=_sniff_delimiter(path, encoding),
-            skip_blank_lines=True,
+        for fields in reader:
+            line = previous + 1
+            previous = reader.line_num
+            if not any(f.strip() for f in fields):
+                continue
+            if header is None:
+                header = [f.strip() for f in fields]
+                continue
+            if len(fields) > len(header):
+                long_rows.append(f"{line} ({len(fields)} values)")
+                continue
+            if len(fields) < len(header) and any(
+                d in "".join(fields) for d in DELIMITERS if d != delimiter
+            ):
+                mixed.append(str(line))
+                continue
+            rows.append(fields + [""] * (len(header) - len(fields)))
+            numbers.append(line)
+    except csv.Error as exc:
+        raise InputFileError(f"{path}: cannot read as CSV (line {reader.line_num}: {exc})") from None
+    if header is None:
+        raise InputFileError(f"{path}: file is empty (only blank lines)")
+    if not rows and not long_rows and not mixed:
+        raise InputFileError(f"{path}: no data rows (only a header)")
+    header = [h or f"unnamed_{i + 1}" for i, h in enumerate(header)]
+    problems = []
+    name = _DELIMITER_NAMES[delimiter]
+    if long_rows:
+        problems.append(
+            f"{path}: {len(long_rows)} row(s) have more values than the {len(header)} columns of "
+            f"the header ({name}-delimited): line(s) {preview(long_rows)}; expected one value per "
+            "column (is there an unquoted delimiter inside a value, such as a name?)"
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputFileError(f"{path}: cannot read as CSV ({exc})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    blank = frame.apply(lambda col: col.str.strip() == "").all(axis=1)
-    frame = frame.loc[~blank]
-    if frame.empty:
-        raise InputFileError(f"{path}: no data rows")
-    if code_column not in frame.columns:
-        raise ValidationError(
-            f"{path}: code column {code_column!r} not found{close_matches(code_column, frame.columns)}"
-            f" (columns: {', '.join(frame.columns)})"
+    if mixed:
+        problems.append(
+            f"{path}: line(s) {preview(mixed)} use a different delimiter from the header "
+            f"({name}); expected one delimiter throughout the file"
         )
+    seen: dict[str, list[int]] = {}
+    for i, h in enumerate(header, start=1):
+        seen.setdefault(h, []).append(i)
+    for h, positions in seen.items():
+        if len(positions) > 1:
+            problems.append(
+                f"{path}: column name {h!r} appears {len(positions)} times (columns "
+                f"{', '.join(map(str, positions))}); expected unique column names"
+            )
+    if code_column not in header:
+        hint = close_matches(code_column, header)
+        if len(header) == 1:
+            hint += (
+                f"; the file was read as a single column {header[0]!r}: expected a comma, "
+                "semicolon, tab or bar between columns"
+                + (" (it seems to use spaces)" if " " in header[0].strip() else "")
+            )
+        problems.append(
+            f"{path}: code column {code_column!r} not found{hint} (columns: {', '.join(header)})"
+        )
+    if problems:
+        raise ValidationError(problems)
+    frame = pd.DataFrame(rows, columns=header, dtype=object).astype(str)
     frame[code_column] = frame[code_column].str.strip()
     frame = frame.rename(columns={code_column: code_name})
-    frame.index = pd.RangeIndex(2, len(frame) + 2, name="csv_row")  # row 1 is the header
+    frame.index = pd.Index(numbers, name="csv_row")  # the header is line 1
     frame.attrs["source"] = str(path)
     return frame
 
@@ -233,10 +367,13 @@ def read_pupil_chunks(
 ) -> Iterator[pd.DataFrame]:
     """Stream pupil-level records in chunks of ``chunk_rows`` (bounded memory).
 
+    Encoding and delimiter are detected as in :func:`read_table`; rows whose requested
+    columns are all blank are dropped. The index ``csv_row`` counts records (header = 1).
+
     Raises
     ------
     InputFileError
-        If the file is missing or empty.
+        If the file is missing, empty, binary or not readable as CSV.
     ValidationError
         If a requested column is missing.
     """
@@ -244,7 +381,10 @@ def read_pupil_chunks(
     _require_file(path)
     encoding = _encoding(path)
     sep = _sniff_delimiter(path, encoding)
-    header = pd.read_csv(path, nrows=0, encoding=encoding, sep=sep).columns
+    try:
+        header = pd.read_csv(path, nrows=0, encoding=encoding, sep=sep).columns
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{path}: cannot read as CSV ({exc})") from None
     header = [str(c).strip() for c in header]
     missing = [c for c in columns if c not in header]
     if missing:
@@ -261,11 +401,15 @@ def read_pupil_chunks(
         chunksize=chunk_rows,
     )
     first = 2
-    for chunk in reader:
-        chunk.columns = [str(c).strip() for c in chunk.columns]
-        chunk.index = pd.RangeIndex(first, first + len(chunk), name="csv_row")
-        first += len(chunk)
-        yield chunk
+    try:
+        for chunk in reader:
+            chunk.columns = [str(c).strip() for c in chunk.columns]
+            chunk.index = pd.RangeIndex(first, first + len(chunk), name="csv_row")
+            first += len(chunk)
+            blank = chunk.apply(lambda col: col.str.strip() == "").all(axis=1)
+            yield chunk.loc[~blank]
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{path}: cannot read as CSV near record {first} ({exc})") from None
 
 
 # -- raw open data for the dataset builder ------------------------------------------------

@@ -20,18 +20,20 @@ from . import indicators as indicator_stage
 from . import siting as siting_stage
 from . import spatial
 from . import uncertainty as uncertainty_stage
-from ._errors import JoinError, ValidationError
+from ._errors import GeoSendError, JoinError, ValidationError, combine, preview
 from .config import Config, Inputs, PupilInput
-from .join import count_pupils, join_tables, locate_points, normalise_sen_status
+from .join import SEN_STATUS, count_pupils, join_tables, locate_points
 from .load import file_sha256, read_boundaries, read_pupil_chunks, read_sites, read_table
 from .validate import (
+    check_boundaries,
+    check_codes,
+    check_coordinates,
+    clean_codes,
     to_numbers,
-    validate_boundaries,
-    validate_codes,
     validate_indicator_inputs,
 )
 
-__all__ = ["Result", "run", "load_areas", "load_table", "site_hubs_for"]
+__all__ = ["Result", "run", "load_areas", "load_table", "load_inputs", "site_hubs_for"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,9 @@ class Result:
     siting : SitingResult or None
         Hubs, per-ward service, outreach and tiers (:func:`geo_send.siting.site_hubs`);
         ``None`` when ``[siting] enabled = false`` or the inputs it needs are absent.
+    notes : tuple of str
+        Things noticed while reading the inputs that are not errors (e.g. repaired
+        geometry); the manifest records them.
     """
 
     config: Config
@@ -87,6 +92,7 @@ class Result:
     uncertainty: uncertainty_stage.Uncertainty | None = None
     comparators: pd.Series | None = None
     siting: siting_stage.SitingResult | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def sensitivity(self) -> pd.DataFrame:
@@ -108,6 +114,15 @@ class Result:
 
 def load_areas(cfg: Config) -> gpd.GeoDataFrame:
     """Read and validate the configured boundaries (EPSG:27700, indexed by code)."""
+    areas, problems, notes = _check_areas(cfg)
+    for note in notes:
+        log.warning("%s", note)
+    if problems:
+        raise ValidationError(problems)
+    return areas
+
+
+def _check_areas(cfg: Config) -> tuple[gpd.GeoDataFrame, list[str], list[str]]:
     inputs = cfg.inputs
     gdf = read_boundaries(
         inputs.boundaries,
@@ -116,7 +131,10 @@ def load_areas(cfg: Config) -> gpd.GeoDataFrame:
         code_name=cfg.code_name,
         layer=inputs.boundaries_layer,
     )
-    return validate_boundaries(gdf, source=str(inputs.boundaries)).sort_index()
+    areas, problems, notes = check_boundaries(
+        gdf, source=str(inputs.boundaries), invalid_geometry=inputs.invalid_geometry
+    )
+    return areas.sort_index(), problems, notes
 
 
 def load_table(cfg: Config, areas: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -126,58 +144,142 @@ def load_table(cfg: Config, areas: gpd.GeoDataFrame) -> pd.DataFrame:
 
     Raises
     ------
-    ValidationError
+    GeoSendError
         Listing every problem found in the tables.
     """
-    problems: list[str] = []
-    needed = sorted({c for spec in cfg.indicators for c in spec.source_columns})
-    main = _read_codes(cfg, cfg.inputs.table, cfg.inputs.code_column, areas)
-    extras = [
-        _read_codes(cfg, t.path, t.code_column, areas) for t in cfg.inputs.extra_tables
-    ]
-    available = set(main.columns).union(*(set(e.columns) for e in extras))
-    pupil_columns = _pupil_columns(cfg.inputs.pupils)
-    missing = [c for c in needed if c not in available and c not in pupil_columns]
-    own = [c for c in needed if c in main.columns]
-    table, found = to_numbers(main, own, source=str(cfg.inputs.table))
-    problems += found
-    for spec, extra in zip(cfg.inputs.extra_tables, extras):
-        used = [c for c in extra.columns if c in needed]
-        clash = [c for c in used if c in own]
-        if clash:
-            problems.append(
-                f"{spec.path}: column(s) {', '.join(clash)} already come from {cfg.inputs.table}"
-            )
-            continue
-        parsed, found = to_numbers(extra[used], used, source=str(spec.path))
-        problems += found
-        own += used
-        table = join_tables(table, parsed, right_name=str(spec.path))
-    if cfg.inputs.pupils is not None and not problems:
-        table = join_tables(table, count_located_pupils(cfg, areas), right_name="pupil records")
-    if missing:
-        problems += [
-            f"column {c!r} used by an indicator is in none of the input tables "
-            f"({cfg.inputs.table}{''.join(', ' + str(t.path) for t in cfg.inputs.extra_tables)})"
-            for c in missing
-        ]
-    if problems:
-        raise ValidationError(problems)
-    table = table.reindex(areas.index)
-    absent = areas.index.difference(main.index)
-    if len(absent):
-        log.warning("%s has no row for %d area(s); their values stay missing", cfg.inputs.table,
-                    len(absent))
-    problems = validate_indicator_inputs(table, cfg.indicators, source=str(cfg.inputs.table))
-    if problems:
-        raise ValidationError(problems)
+    table, errors = _check_tables(cfg, areas)
+    if errors:
+        raise combine(errors)
+    assert table is not None
     return table
 
 
-def _read_codes(cfg: Config, path, code_column: str, areas: gpd.GeoDataFrame) -> pd.DataFrame:
+def load_inputs(cfg: Config) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
+    """Read and check every configured input, reporting every problem in every file at once.
+
+    The boundaries, the tables and the pupil records are all read and checked even when
+    an earlier file has problems (codes are checked against the boundaries whenever
+    their codes could be read), so one run lists everything to fix.
+
+    Returns
+    -------
+    areas : GeoDataFrame
+    table : DataFrame
+    notes : list of str
+        Things noticed that are not errors (e.g. repaired geometry), for the manifest.
+
+    Raises
+    ------
+    GeoSendError
+        One error listing every problem (:func:`geo_send._errors.combine`).
+    """
+    errors: list[GeoSendError] = []
+    notes: list[str] = []
+    areas = None
+    try:
+        areas, problems, notes = _check_areas(cfg)
+        if problems:
+            errors.append(ValidationError(problems))
+    except GeoSendError as exc:
+        errors.append(exc)
+    table, found = _check_tables(cfg, areas)
+    errors += found
+    if errors:
+        raise combine(errors)
+    for note in notes:
+        log.warning("%s", note)
+    assert areas is not None and table is not None
+    return areas, table, notes
+
+
+def _check_tables(
+    cfg: Config, areas: gpd.GeoDataFrame | None
+) -> tuple[pd.DataFrame | None, list[GeoSendError]]:
+    errors: list[GeoSendError] = []
+    problems: list[str] = []
+    needed = sorted({c for spec in cfg.indicators for c in spec.source_columns})
+    specs = [(cfg.inputs.table, cfg.inputs.code_column)]
+    specs += [(t.path, t.code_column) for t in cfg.inputs.extra_tables]
+    frames: list[pd.DataFrame | None] = []
+    codes_ok = areas is not None
+    for path, code_column in specs:
+        try:
+            frame, found = _read_codes(cfg, path, code_column, areas)
+        except GeoSendError as exc:
+            errors.append(exc)
+            frames.append(None)
+            continue
+        problems += found
+        codes_ok = codes_ok and not found
+        frames.append(frame)
+    main, extras = frames[0], frames[1:]
+    table = None
+    if main is not None:
+        own = [c for c in needed if c in main.columns]
+        table, found = to_numbers(main, own, source=str(cfg.inputs.table),
+                                  missing_values=cfg.inputs.missing_values)
+        table = table.drop(columns="csv_row")
+        problems += found
+        for spec, extra in zip(cfg.inputs.extra_tables, extras):
+            if extra is None:
+                continue
+            used = [c for c in extra.columns if c in needed]
+            clash = [c for c in used if c in own]
+            if clash:
+                problems.append(f"{spec.path}: column(s) {', '.join(clash)} already come from "
+                                f"{cfg.inputs.table}")
+                continue
+            parsed, found = to_numbers(extra[used + ["csv_row"]], used, source=str(spec.path),
+                                       missing_values=cfg.inputs.missing_values)
+            parsed = parsed.drop(columns="csv_row")
+            problems += found
+            own += used
+            if codes_ok:
+                try:
+                    table = join_tables(table, parsed, right_name=str(spec.path))
+                except GeoSendError as exc:
+                    errors.append(exc)
+    pupils = None
+    if cfg.inputs.pupils is not None and areas is not None:
+        try:
+            pupils = count_located_pupils(cfg, areas)
+        except GeoSendError as exc:
+            errors.append(exc)
+    if all(f is not None for f in frames):
+        available = set().union(*(set(f.columns) for f in frames if f is not None))
+        pupil_columns = _pupil_columns(cfg.inputs.pupils)
+        problems += [
+            f"column {c!r} used by an indicator is in none of the input tables "
+            f"({cfg.inputs.table}{''.join(', ' + str(t.path) for t in cfg.inputs.extra_tables)})"
+            for c in needed if c not in available and c not in pupil_columns
+        ]
+    if table is not None and codes_ok and not errors and areas is not None:
+        if pupils is not None:
+            table = join_tables(table, pupils, right_name="pupil records")
+        absent = areas.index.difference(table.index)
+        table = table.reindex(areas.index)
+        if len(absent):
+            log.warning("%s has no row for %d area(s); their values stay missing",
+                        cfg.inputs.table, len(absent))
+    if table is not None:
+        problems += validate_indicator_inputs(table, cfg.indicators, source=str(cfg.inputs.table))
+    if problems:
+        errors.insert(0, ValidationError(problems))
+    return table, errors
+
+
+def _read_codes(
+    cfg: Config, path, code_column: str, areas: gpd.GeoDataFrame | None
+) -> tuple[pd.DataFrame, list[str]]:
     frame = read_table(path, code_column=code_column, code_name=cfg.code_name)
-    frame = validate_codes(frame, areas.index, source=str(path), code_name=cfg.code_name)
-    return frame.drop(columns=[c for c in (cfg.name_name,) if c in frame.columns])
+    if areas is None:
+        frame = frame.assign(**{cfg.code_name: clean_codes(frame[cfg.code_name])},
+                             csv_row=frame.index.to_numpy())
+        frame, problems = frame.set_index(cfg.code_name), []
+    else:
+        frame, problems = check_codes(frame, areas.index, source=str(path),
+                                      code_name=cfg.code_name, area_name=cfg.area_name)
+    return frame.drop(columns=[c for c in (cfg.name_name,) if c in frame.columns]), problems
 
 
 def _pupil_columns(spec: PupilInput | None) -> set[str]:
@@ -192,7 +294,8 @@ def count_located_pupils(cfg: Config, areas: gpd.GeoDataFrame) -> pd.DataFrame:
 
     Each pupil is located by LSOA code (through the LSOA table's ward column) or by
     easting/northing (point in polygon, EPSG:27700). Every pupil must be located: a
-    pupil outside every area or with an unknown LSOA is an error, never dropped.
+    pupil outside every area or with an unknown LSOA is an error, never dropped. The
+    whole file is read and every problem reported together.
     """
     spec = cfg.inputs.pupils
     assert spec is not None
@@ -202,42 +305,72 @@ def count_located_pupils(cfg: Config, areas: gpd.GeoDataFrame) -> pd.DataFrame:
         columns = [spec.lsoa_column, spec.status_column]
     else:
         columns = [str(spec.easting_column), str(spec.northing_column), spec.status_column]
+    problems: list[str] = []
+    bad_status: list[str] = []
+    bad_lsoa: list[str] = []
+    outside: list[str] = []
+    statuses = {spelling: canon for canon, spellings in SEN_STATUS.items() for spelling in spellings}
 
     def located():
         for chunk in read_pupil_chunks(spec.path, columns):
-            status = normalise_sen_status(chunk[spec.status_column], source=source,
-                                          column=spec.status_column)
+            ok = pd.Series(True, index=chunk.index)
+            status = chunk[spec.status_column].str.strip().str.lower().map(statuses)
+            wrong = status.isna()
+            bad_status.extend(f"row {r}: {v!r}" for r, v in chunk.loc[wrong, spec.status_column]
+                              .items())
+            ok &= ~wrong
             if spec.lsoa_column:
-                lsoa = chunk[spec.lsoa_column].str.strip()
+                lsoa = clean_codes(chunk[spec.lsoa_column])
                 codes = lsoa.map(lsoa_to_area)
                 bad = codes.isna()
-                if bad.any():
-                    rows = [f"row {r}: {v!r}" for r, v in lsoa[bad].head(5).items()]
-                    raise ValidationError(
-                        f"{source}: {int(bad.sum())} pupil(s) in this chunk have an LSOA code "
-                        f"that is not in the area ({'; '.join(rows)}); expected LSOA 2021 codes"
-                    )
+                bad_lsoa.extend(f"row {r}: {v!r}" for r, v in lsoa[bad].items())
+                ok &= ~bad
             else:
-                xy, problems = to_numbers(chunk, columns[:2], source=source)
-                if problems:
-                    raise ValidationError(problems)
-                points = gpd.GeoDataFrame(
-                    geometry=gpd.points_from_xy(xy[columns[0]], xy[columns[1]]),
-                    index=chunk.index, crs=areas.crs,
+                xy, found = to_numbers(chunk, columns[:2], source=source,
+                                       missing_values=cfg.inputs.missing_values)
+                problems.extend(found)
+                usable, found = check_coordinates(
+                    xy[columns[0]], xy[columns[1]], source=source,
+                    columns=(columns[0], columns[1]),
                 )
-                codes, _ = locate_points(points, areas, code_name=cfg.code_name)
-                bad = codes.isna()
-                if bad.any():
-                    rows = [f"row {r}" for r in codes.index[bad][:5]]
-                    raise ValidationError(
-                        f"{source}: {int(bad.sum())} pupil(s) in this chunk lie outside every "
-                        f"area ({', '.join(rows)}); expected British National Grid "
-                        "easting/northing in metres inside the boundaries"
-                    )
-            yield pd.DataFrame({cfg.code_name: codes.to_numpy(), "status": status.to_numpy()})
+                problems.extend(found)
+                points = gpd.GeoDataFrame(
+                    geometry=gpd.points_from_xy(xy.loc[usable, columns[0]],
+                                                xy.loc[usable, columns[1]]),
+                    index=chunk.index[usable], crs=areas.crs,
+                )
+                found_codes, _ = locate_points(points, areas, code_name=cfg.code_name)
+                codes = found_codes.reindex(chunk.index)
+                out = usable & codes.isna()
+                outside.extend(f"row {r}" for r in chunk.index[out])
+                ok &= usable & ~out
+            if problems or bad_status or bad_lsoa or outside:
+                continue  # keep reading to report every problem; count nothing more
+            yield pd.DataFrame({cfg.code_name: codes[ok].to_numpy(),
+                                "status": status[ok].to_numpy()})
 
-    return count_pupils(located(), code_name=cfg.code_name, codes=list(areas.index),
-                        prefix=spec.prefix)
+    counts = count_pupils(located(), code_name=cfg.code_name, codes=list(areas.index),
+                          prefix=spec.prefix)
+    if bad_status:
+        problems.append(
+            f"{source}: column {spec.status_column!r} has {len(bad_status)} value(s) that are "
+            f"not an SEN status ({preview(bad_status, 3)}); expected one of EHCP / SEN support / "
+            "none (or the school census codes E / K / N)"
+        )
+    if bad_lsoa:
+        problems.append(
+            f"{source}: {len(bad_lsoa)} pupil(s) have an LSOA code that is not in the area "
+            f"({preview(bad_lsoa, 3)}); expected LSOA 2021 codes of this area"
+        )
+    if outside:
+        problems.append(
+            f"{source}: {len(outside)} pupil(s) lie outside every area ({preview(outside, 5)}): "
+            "the boundaries do not cover them; expected British National Grid easting/northing "
+            "in metres inside the boundaries"
+        )
+    if problems:
+        raise ValidationError(problems)
+    return counts
 
 
 def _lsoa_lookup(cfg: Config, areas: gpd.GeoDataFrame) -> pd.Series:
@@ -251,7 +384,8 @@ def _lsoa_lookup(cfg: Config, areas: gpd.GeoDataFrame) -> pd.Series:
     lsoas = read_table(cfg.inputs.lsoa_table, code_column="lsoa_code", code_name="lsoa_code")
     if "ward_code" not in lsoas.columns:
         raise ValidationError(f"{cfg.inputs.lsoa_table}: column 'ward_code' not found")
-    return lsoas.set_index("lsoa_code")["ward_code"].str.strip()
+    return pd.Series(lsoas["ward_code"].str.strip().to_numpy(),
+                     index=clean_codes(lsoas["lsoa_code"]).to_numpy())
 
 
 def run(cfg: Config | None = None) -> Result:
@@ -273,8 +407,7 @@ def run(cfg: Config | None = None) -> Result:
     """
     cfg = cfg or Config.default()
     hashes = {str(p): file_sha256(p) for p in cfg.inputs.files() if p.is_file()}
-    areas = load_areas(cfg)
-    table = load_table(cfg, areas)
+    areas, table, notes = load_inputs(cfg)
     log.info("loaded %d areas and %d input columns", len(areas), table.shape[1])
 
     graph = smoothing_weights(cfg, areas)
@@ -332,7 +465,7 @@ def run(cfg: Config | None = None) -> Result:
     return Result(config=cfg, wards=wards, table=table, spatial_stats=spatial_stats,
                   scale=scale, input_hashes=hashes, uncertainty=uncertainty,
                   comparators=indicator_stage.comparators(table, cfg.indicators),
-                  siting=siting)
+                  siting=siting, notes=tuple(notes))
 
 
 def smoothing_weights(cfg: Config, areas: gpd.GeoDataFrame) -> Graph | None:
@@ -488,7 +621,9 @@ def lsoa_scale(
     lsoa_cfg = cfg.replace(
         level="lsoa",
         inputs=Inputs(boundaries=inputs.lsoa_boundaries, table=inputs.lsoa_table,
-                      code_column="lsoa_code", name_column="lsoa_name"),
+                      code_column="lsoa_code", name_column="lsoa_name",
+                      missing_values=inputs.missing_values,
+                      invalid_geometry=inputs.invalid_geometry),
         indicators=usable,
         domains=domains,
     )
@@ -505,7 +640,8 @@ def lsoa_scale(
         names=lsoas[lsoa_cfg.name_name],
     )
     population, found = to_numbers(raw, [cfg.spatial.lsoa_population],
-                                   source=str(inputs.lsoa_table))
+                                   source=str(inputs.lsoa_table),
+                                   missing_values=inputs.missing_values)
     if found:
         raise ValidationError(found)
     codes = pd.Index(raw["lsoa_code"], name="lsoa_code")

@@ -124,7 +124,7 @@ def test_non_numeric_value(cli, make_area, out):
     table.loc[3, "imd"] = "high"
     area = make_area(table=table)
     result = cli("run", "--config", area.config, "--out", out)
-    assert check_failure(result, out, 4, "'imd'", "E05900004: 'high'", "non-numeric")
+    assert check_failure(result, out, 4, "'imd'", "row 5 (E05900004): 'high'", "non-numeric")
 
 
 def test_several_problems_are_reported_together(cli, make_area, out):
