@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("outputs"),
                      help="output folder (default: outputs)")
     run.add_argument("--seed", type=int, default=None, help="override the configured seed")
+    run.add_argument("--unsuppressed-internal-copy", action="store_true",
+                     help="also write the true small counts to *_UNSUPPRESSED_INTERNAL files "
+                          "(for use inside the organisation only; never publish them)")
 
     build = sub.add_parser("build-data", parents=[common], help="derive an area's dataset from the open data")
     build.add_argument("--raw", type=Path, default=DEFAULT_RAW,
@@ -54,16 +57,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     from .config import Config
-    from .outputs import write_outputs
+    from .outputs import check_out_dir, write_outputs
     from .pipeline import run
 
     cfg = Config.from_toml(args.config) if args.config else Config.default()
     if args.seed is not None:
         cfg = cfg.replace(seed=args.seed)
+    check_out_dir(args.out, cfg)  # fail before the analysis, not after
     started = time.perf_counter()
     log.info("running %s (%s level, seed %d)", cfg.area_name, cfg.level, cfg.seed)
     result = run(cfg)
-    paths = write_outputs(result, args.out, progress=log.info)
+    paths = write_outputs(result, args.out, progress=log.info,
+                          unsuppressed_internal_copy=args.unsuppressed_internal_copy)
     log.info("done in %.1f s: %d areas ranked; outputs in %s", time.perf_counter() - started,
              len(result.wards), args.out)
     top = result.ranked.head(5)

@@ -2,7 +2,14 @@
 
 Every file is written to a temporary name in the destination folder and moved into place
 with :func:`os.replace`, so a failure never leaves a half-written file and earlier outputs
-survive until their replacement is complete.
+survive until their replacement is complete. A run's outputs are all written first and
+moved into place together at the end (the manifest last), so a failure part-way leaves the
+previous run's files as they were. Nothing outside the output folder is written, and
+nothing is deleted but this module's own temporary files.
+
+What is written for publication passes through :func:`geo_send.disclosure.publishable`
+(small counts withheld); the unsuppressed internal copy is written only on request, under
+names that say so.
 """
 
 from __future__ import annotations
@@ -20,14 +27,19 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+from pyogrio.errors import DataLayerError, DataSourceError
 
+from ._errors import OutputError
 from .build import ATTRIBUTION, AreaDataset, data_dictionary, dataset_config
+from .config import Config
+from .disclosure import publishable, suppress_frame
 from .figures import run_figures
 from .mapping import layers_for_config, render_map
 from .pipeline import Result
 from .report import default_caveats, render_report, run_summary
 
-__all__ = ["write_outputs", "write_dataset", "FLOAT_FORMAT", "PACKAGES"]
+__all__ = ["write_outputs", "write_dataset", "check_out_dir", "FLOAT_FORMAT", "PACKAGES",
+           "INTERNAL_TAG"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +53,8 @@ HUB_COLUMNS = ("site_name", "site_kind", "fixed", "ward_code", "ward_name",
                "need_within_distance", "need_within_distance_share",
                "children_within_distance_count", "need_covered", "need_covered_share",
                "easting", "northing")
+#: Added to the names of files holding unsuppressed small counts (never to be published).
+INTERNAL_TAG = "_UNSUPPRESSED_INTERNAL"
 
 
 @contextmanager
@@ -56,6 +70,112 @@ def _atomic(path: Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+class _Staging:
+    """Temporary files in one folder, moved to their destinations together at the end.
+
+    The temporary files live directly in ``root`` (the output folder), so a failure never
+    leaves a new subfolder behind; subfolders such as ``maps/`` are made on commit.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pending: list[tuple[Path, Path]] = []
+
+    def path(self, final: Path) -> Path:
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=final.suffix, dir=self.root)
+        os.close(fd)
+        os.unlink(tmp)
+        self.pending.append((Path(tmp), final))
+        return Path(tmp)
+
+    def commit(self) -> None:
+        for tmp, final in self.pending:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+
+    def discard(self) -> None:
+        for tmp, _ in self.pending:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+
+
+@contextmanager
+def _staged(root: Path) -> Iterator[_Staging]:
+    """Stage files in ``root`` (created if needed; removed again if a failure leaves it empty)."""
+    created = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    stage = _Staging(root)
+    try:
+        yield stage
+        stage.commit()
+    finally:
+        stage.discard()
+        if created and not any(root.iterdir()):
+            root.rmdir()
+
+
+def _text_to(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8", newline="\n")
+
+
+def _csv_to(path: Path, frame: pd.DataFrame, *, index: bool = True) -> None:
+    _text_to(path, frame.to_csv(index=index, float_format=FLOAT_FORMAT, lineterminator="\n"))
+
+
+def _bytes_to(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
+def _json_to(path: Path, document: object) -> None:
+    """Strict JSON (no NaN), fixed key order, two-space indent, final newline."""
+    _text_to(path, json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
+
+
+def _gpkg_to(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
+    for layer, gdf in layers.items():
+        gdf.to_file(path, layer=layer, driver="GPKG", engine="pyogrio")
+
+
+def check_out_dir(out_dir: str | Path, cfg: Config | None = None) -> Path:
+    """Check that ``out_dir`` can take a run's outputs; return it resolved.
+
+    Refused: a path that is (or lies under) a file; a folder that cannot be written; a
+    folder that directly holds one of the run's input files or its configuration (outputs
+    would sit among, and could overwrite, the inputs).
+
+    Raises
+    ------
+    OutputError
+        Saying what is wrong and what to do instead.
+    """
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: is a file, not a folder; give --out a folder for the outputs")
+    existing = out
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise OutputError(f"{out}: cannot create the output folder because {existing} is a file")
+    if existing.exists() and not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{existing}: no permission to write here; give --out a folder you "
+                          "can write to")
+    resolved = out.resolve()
+    if cfg is not None:
+        inputs = [Path(p).resolve() for p in cfg.inputs.files()]
+        if cfg.source is not None:
+            inputs.append(Path(cfg.source).resolve())
+        clash = sorted({str(p) for p in inputs if p.parent == resolved})
+        if clash:
+            raise OutputError(
+                f"{out}: holds the run's input file(s) {', '.join(clash)}; write the outputs to a "
+                "folder of their own (e.g. a subfolder 'outputs') so that no input can be "
+                "overwritten"
+            )
+    return resolved
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -94,7 +214,11 @@ def _versions() -> dict[str, str]:
 
 
 def write_outputs(
-    result: Result, out_dir: str | Path, *, progress: Callable[[str], None] | None = None
+    result: Result,
+    out_dir: str | Path,
+    *,
+    progress: Callable[[str], None] | None = None,
+    unsuppressed_internal_copy: bool = False,
 ) -> dict[str, Path]:
     """Write the outputs of a run into ``out_dir``.
 
@@ -102,14 +226,36 @@ def write_outputs(
     run sited hubs), ``need_map.html``, the static figures in ``maps/`` (PNG), ``report.html``,
     ``spatial_stats.json``, ``hubs.csv`` (when the run sited hubs),
     ``scale_sensitivity.csv`` (when the run has the LSOA-scale check) and
-    ``run_manifest.json``.
+    ``run_manifest.json``. The table, GeoPackage, map, figures and report are made from
+    the publishable results (:func:`geo_send.disclosure.publishable`: small counts
+    withheld and flagged in ``{column}_suppressed``). All files are written to temporary
+    names first and moved into place together, the manifest last.
+
+    Parameters
+    ----------
+    result : Result
+    out_dir : str or Path
+        Output folder; created if needed (see :func:`check_out_dir` for what is refused).
+    progress : callable, optional
+        Called with a short message before each file.
+    unsuppressed_internal_copy : bool
+        Also write the true values, with the same flags, to
+        ``ranked_wards_UNSUPPRESSED_INTERNAL.csv`` and
+        ``need_index_UNSUPPRESSED_INTERNAL.gpkg``, for use inside the organisation only;
+        the manifest lists them under ``disclosure``.
 
     Returns
     -------
     dict of str to Path
         Each output's name and path.
+
+    Raises
+    ------
+    OutputError
+        If the folder cannot be used or a file cannot be written; earlier outputs are then
+        left as they were.
     """
-    out = Path(out_dir)
+    out = check_out_dir(out_dir, result.config)
     cfg = result.config
     say = progress or (lambda message: log.info("%s", message))
     stem = f"ranked_{cfg.level}s"
@@ -119,84 +265,127 @@ def write_outputs(
         "map": out / "need_map.html",
         "spatial_stats": out / "spatial_stats.json",
         "report": out / "report.html",
-        "manifest": out / "run_manifest.json",
     }
     if result.scale is not None:
         paths["scale_csv"] = out / "scale_sensitivity.csv"
     hubs = hub_table(result)
     if hubs is not None:
         paths["hubs_csv"] = out / "hubs.csv"
-    ranked = result.ranked
-    say(f"writing {paths['ranked_csv'].name}")
-    _write_csv(paths["ranked_csv"], ranked)
-    say(f"writing {paths['geopackage'].name}")
-    layers = {f"{cfg.level}s": result.wards.reset_index()}
-    if hubs is not None:
-        layers["hubs"] = gpd.GeoDataFrame(
-            hubs.reset_index(), geometry=result.hubs.geometry.values, crs=result.hubs.crs
-        )
-    _write_gpkg(paths["geopackage"], layers)
-    say(f"writing {paths['map'].name}")
-    _write_text(
-        paths["map"],
-        render_map(
-            result.wards,
-            layers_for_config(result.wards, cfg),
-            settings=cfg.map,
-            name_column=cfg.name_name,
-            title=f"SEND need index: {cfg.area_name}",
-            subtitle=f"{len(result.wards)} {cfg.level}s · hover an area for details",
-        ),
-    )
-    say(f"writing {paths['spatial_stats'].name}")
-    _write_json(paths["spatial_stats"], result.spatial_stats)
-    if result.scale is not None:
-        say(f"writing {paths['scale_csv'].name}")
-        _write_csv(paths["scale_csv"], result.scale)
-    say("writing maps/*.png")
-    figures = run_figures(result.wards, cfg)
-    for name, (_, png) in figures.items():
-        paths[f"maps/{name}"] = out / "maps" / name
-        _write_bytes(paths[f"maps/{name}"], png)
-    say(f"writing {paths['report'].name}")
-    run, vintages = run_summary(cfg, n_areas=len(result.wards), version=_versions()["geo_send"])
-    _write_text(
-        paths["report"],
-        render_report(
-            ranked,
-            area_name=cfg.area_name,
-            level=cfg.level,
-            name_column=cfg.name_name,
-            moran_text=result.spatial_stats["variables"]["need_index"]["sentence"],
-            alpha=cfg.spatial.alpha,
-            figures={caption: png for caption, png in figures.values()},
-            run=run,
-            vintages=vintages,
-            caveats=default_caveats(level=cfg.level, threshold=cfg.disclosure.threshold),
-            links={f"Ranked {cfg.level}s (CSV)": paths["ranked_csv"].name,
-                   "Interactive map": paths["map"].name},
-            attribution=ATTRIBUTION,
-        ),
-    )
-    if hubs is not None:
-        say(f"writing {paths['hubs_csv'].name}")
-        _write_csv(paths["hubs_csv"], hubs)
-    manifest = {
-        "geo_send_version": _versions()["geo_send"],
-        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "config_file": str(cfg.source) if cfg.source else None,
-        "config": cfg.to_dict(),
-        "seed": cfg.seed,
-        "inputs_sha256": result.input_hashes,
-        "versions": _versions(),
-        "rows": {"areas": len(result.wards), "ranked_csv": len(ranked),
-                 **({"hubs_csv": len(hubs)} if hubs is not None else {})},
-        "index": _index_summary(result),
-        "siting": _siting_summary(result),
-        "outputs": {k: p.relative_to(out).as_posix() for k, p in paths.items()},
+        # counts of children near a hub are counts of people too (no area total applies,
+        # so the column-total rule may withhold one more cell than needed: on the safe side)
+        hubs, _, _ = suppress_frame(hubs, (), cfg.disclosure)
+    internal = {
+        "ranked_csv_internal": out / f"{stem}{INTERNAL_TAG}.csv",
+        "geopackage_internal": out / f"need_index{INTERNAL_TAG}.gpkg",
     }
-    _write_text(paths["manifest"], json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    if unsuppressed_internal_copy:
+        paths.update(internal)
+    else:
+        stale = [p.name for p in internal.values() if p.exists()]
+        if stale:
+            log.warning("%s still holds an unsuppressed internal copy from an earlier run (%s): "
+                        "do not publish it", out, ", ".join(stale))
+    published = publishable(result)
+    try:
+        with _staged(out) as stage:
+            ranked = published.ranked
+            say(f"writing {paths['ranked_csv'].name}")
+            _csv_to(stage.path(paths["ranked_csv"]), ranked)
+            say(f"writing {paths['geopackage'].name}")
+            layers = {f"{cfg.level}s": published.wards.reset_index()}
+            if hubs is not None:
+                layers["hubs"] = gpd.GeoDataFrame(
+                    hubs.reset_index(), geometry=result.hubs.geometry.values,
+                    crs=result.hubs.crs,
+                )
+            _gpkg_to(stage.path(paths["geopackage"]), layers)
+            say(f"writing {paths['map'].name}")
+            _text_to(
+                stage.path(paths["map"]),
+                render_map(
+                    published.wards,
+                    layers_for_config(published.wards, cfg),
+                    settings=cfg.map,
+                    name_column=cfg.name_name,
+                    title=f"SEND need index: {cfg.area_name}",
+                    subtitle=f"{len(published.wards)} {cfg.level}s · hover an area for details",
+                ),
+            )
+            say(f"writing {paths['spatial_stats'].name}")
+            _json_to(stage.path(paths["spatial_stats"]), result.spatial_stats)
+            if result.scale is not None:
+                say(f"writing {paths['scale_csv'].name}")
+                _csv_to(stage.path(paths["scale_csv"]), result.scale)
+            say("writing maps/*.png")
+            figures = run_figures(published.wards, cfg)
+            for name, (_, png) in figures.items():
+                paths[f"maps/{name}"] = out / "maps" / name
+                _bytes_to(stage.path(paths[f"maps/{name}"]), png)
+            say(f"writing {paths['report'].name}")
+            run, vintages = run_summary(cfg, n_areas=len(result.wards),
+                                        version=_versions()["geo_send"])
+            _text_to(
+                stage.path(paths["report"]),
+                render_report(
+                    ranked,
+                    area_name=cfg.area_name,
+                    level=cfg.level,
+                    name_column=cfg.name_name,
+                    moran_text=result.spatial_stats["variables"]["need_index"]["sentence"],
+                    alpha=cfg.spatial.alpha,
+                    figures={caption: png for caption, png in figures.values()},
+                    run=run,
+                    vintages=vintages,
+                    caveats=default_caveats(level=cfg.level, threshold=cfg.disclosure.threshold),
+                    links={f"Ranked {cfg.level}s (CSV)": paths["ranked_csv"].name,
+                           "Interactive map": paths["map"].name},
+                    attribution=ATTRIBUTION,
+                ),
+            )
+            if hubs is not None:
+                say(f"writing {paths['hubs_csv'].name}")
+                _csv_to(stage.path(paths["hubs_csv"]), hubs)
+            if unsuppressed_internal_copy:
+                log.warning("writing an UNSUPPRESSED internal copy (%s, %s): small counts are "
+                            "visible; do not publish it", internal["ranked_csv_internal"].name,
+                            internal["geopackage_internal"].name)
+                true = publishable(result, suppressed=False)
+                _csv_to(stage.path(paths["ranked_csv_internal"]), true.ranked)
+                _gpkg_to(stage.path(paths["geopackage_internal"]),
+                         {f"{cfg.level}s": true.wards.reset_index()})
+            paths["manifest"] = out / "run_manifest.json"
+            disclosure = published.summary()
+            disclosure["unsuppressed_internal_copy"] = (
+                [p.name for p in internal.values()] if unsuppressed_internal_copy else []
+            )
+            manifest = {
+                "geo_send_version": _versions()["geo_send"],
+                "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "config_file": str(cfg.source) if cfg.source else None,
+                "rerun": _rerun(cfg),
+                "config": cfg.to_dict(),
+                "seed": cfg.seed,
+                "inputs_sha256": result.input_hashes,
+                "versions": _versions(),
+                "rows": {"areas": len(result.wards), "ranked_csv": len(ranked),
+                         **({"hubs_csv": len(hubs)} if hubs is not None else {})},
+                "index": _index_summary(result),
+                "siting": _siting_summary(result),
+                "disclosure": disclosure,
+                "input_notes": list(result.notes),
+                "outputs": {k: p.relative_to(out).as_posix() for k, p in paths.items()},
+            }
+            _text_to(stage.path(paths["manifest"]),
+                     json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    except (OSError, DataSourceError, DataLayerError) as exc:
+        raise OutputError(f"{out}: could not write the outputs ({exc}); earlier outputs in the "
+                          "folder are unchanged") from None
     return paths
+
+
+def _rerun(cfg: Config) -> str:
+    config = f" --config {cfg.source}" if cfg.source else ""
+    return f"geo-send run{config} --seed {cfg.seed} --out <folder>"
 
 
 def _index_summary(result: Result) -> dict:

@@ -309,6 +309,7 @@ def count_located_pupils(cfg: Config, areas: gpd.GeoDataFrame) -> pd.DataFrame:
     bad_status: list[str] = []
     bad_lsoa: list[str] = []
     outside: list[str] = []
+    swapped = [0]
     statuses = {spelling: canon for canon, spellings in SEN_STATUS.items() for spelling in spellings}
 
     def located():
@@ -343,6 +344,14 @@ def count_located_pupils(cfg: Config, areas: gpd.GeoDataFrame) -> pd.DataFrame:
                 codes = found_codes.reindex(chunk.index)
                 out = usable & codes.isna()
                 outside.extend(f"row {r}" for r in chunk.index[out])
+                if out.any():
+                    flipped = gpd.GeoDataFrame(
+                        geometry=gpd.points_from_xy(xy.loc[out, columns[1]],
+                                                    xy.loc[out, columns[0]]),
+                        index=chunk.index[out], crs=areas.crs,
+                    )
+                    inside, _ = locate_points(flipped, areas, code_name=cfg.code_name)
+                    swapped[0] += int(inside.notna().sum())
                 ok &= usable & ~out
             if problems or bad_status or bad_lsoa or outside:
                 continue  # keep reading to report every problem; count nothing more
@@ -367,6 +376,8 @@ def count_located_pupils(cfg: Config, areas: gpd.GeoDataFrame) -> pd.DataFrame:
             f"{source}: {len(outside)} pupil(s) lie outside every area ({preview(outside, 5)}): "
             "the boundaries do not cover them; expected British National Grid easting/northing "
             "in metres inside the boundaries"
+            + (f" (are {columns[0]} and {columns[1]} swapped? {swapped[0]} of them fall inside "
+               "with the two exchanged)" if swapped[0] * 2 >= len(outside) else "")
         )
     if problems:
         raise ValidationError(problems)

@@ -41,8 +41,10 @@ CRS = "EPSG:27700"
 MISSING_MARKERS = frozenset(MISSING_VALUES)
 #: Pre-May-2023 Wolverhampton ward codes, replaced by E05014838–E05014857.
 OLD_WOLVERHAMPTON_WARDS = frozenset(f"E0500{n}" for n in range(1321, 1341))
-#: British National Grid extent of Great Britain with a margin (metres): xmin, ymin, xmax, ymax.
-GB_BOUNDS = (-100_000.0, -100_000.0, 800_000.0, 1_400_000.0)
+#: British National Grid extent of Great Britain (metres): xmin, ymin, xmax, ymax. The land
+#: lies well inside it (Scilly near x = 80 km, the Lizard near y = 11 km), so longitude and
+#: latitude taken for metres (x below 2, y near 50) fall outside.
+GB_BOUNDS = (1_000.0, 1_000.0, 700_000.0, 1_300_000.0)
 _ONS_CODE = re.compile(r"^[EWSNKLM]\d{8}$")
 #: Kinds of ONS code by prefix, for messages about codes of the wrong kind.
 _CODE_KINDS = {
@@ -312,8 +314,8 @@ def check_codes(
                             f"expected {level} codes such as {preview(sorted(areas), 1)}")
         else:
             problems.append(
-                f"{head}: {preview(listed)}; they are {kind} codes, expected {level} codes (is "
-                f"this a {kind}-level table? set [area] level or use the matching input)"
+                f"{head}: {preview(listed)}; they are {kind} codes, expected {level} codes (is the "
+                f"table at {kind} level? set [area] level or use the matching input)"
             )
     if len(unknown) and len(unknown) == int((codes != "").sum()):
         problems.append(f"{source}: none of the codes match the boundaries: is the table for "
