@@ -14,11 +14,13 @@ from ._errors import (
     GeoSendError,
     InputFileError,
     JoinError,
+    OutputError,
     SitingError,
     ValidationError,
 )
 from .build import AreaDataset, build_dataset
 from .config import Config
+from .disclosure import Publication, publishable
 from .indicators import compute_indicators
 from .index import build_index, rank_areas
 from .join import weighted_mean
@@ -34,6 +36,8 @@ __all__ = [
     "GeoSendError",
     "InputFileError",
     "JoinError",
+    "OutputError",
+    "Publication",
     "Result",
     "SitingError",
     "Uncertainty",
@@ -44,6 +48,7 @@ __all__ = [
     "compute_indicators",
     "load_areas",
     "load_table",
+    "publishable",
     "rank_areas",
     "read_raw_area",
     "run",

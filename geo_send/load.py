@@ -272,7 +272,7 @@ def read_table(path: Path, *, code_column: str, code_name: str = "ward_code") ->
             if not any(f.strip() for f in fields):
                 continue
             if header is None:
-                header = [f.strip() for f in fields]
+                header = [f.strip().lstrip("\ufeff").strip() for f in fields]
                 continue
             if len(fields) > len(header):
                 long_rows.append(f"{line} ({len(fields)} values)")

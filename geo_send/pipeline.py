@@ -395,8 +395,15 @@ def _lsoa_lookup(cfg: Config, areas: gpd.GeoDataFrame) -> pd.Series:
     lsoas = read_table(cfg.inputs.lsoa_table, code_column="lsoa_code", code_name="lsoa_code")
     if "ward_code" not in lsoas.columns:
         raise ValidationError(f"{cfg.inputs.lsoa_table}: column 'ward_code' not found")
-    return pd.Series(lsoas["ward_code"].str.strip().to_numpy(),
-                     index=clean_codes(lsoas["lsoa_code"]).to_numpy())
+    codes = clean_codes(lsoas["lsoa_code"])
+    dup = codes[codes.duplicated(keep=False)]
+    if len(dup):
+        raise ValidationError(
+            f"{cfg.inputs.lsoa_table}: duplicated LSOA code(s) "
+            f"{preview(f'{c} (row {r})' for r, c in dup.items())}; expected one row per LSOA, "
+            "each in one ward"
+        )
+    return pd.Series(clean_codes(lsoas["ward_code"]).to_numpy(), index=codes.to_numpy())
 
 
 def run(cfg: Config | None = None) -> Result:

@@ -303,7 +303,7 @@ def check_codes(
                 "area's name or a local authority code): remove it, geo_send adds up the areas "
                 "itself"
             )
-        elif kind == level:
+        elif kind.lower() == level:
             problems.append(
                 f"{head}: {preview(listed)}; they are {level} codes from outside this area "
                 "(another local authority, or another boundary vintage?)"

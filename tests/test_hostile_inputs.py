@@ -111,6 +111,16 @@ def pupils(frame_change, text: str = PUPILS):
     return setup
 
 
+PUPILS_BY_LSOA = 'lsoa_table = "lsoas.csv"\n' + PUPILS.replace(
+    'easting_column = "x"\nnorthing_column = "y"', 'lsoa_column = "lsoa"')
+
+
+def lsoa_lookup(text: str):
+    def setup(area):
+        (area.folder / "lsoas.csv").write_text(text)
+    return setup
+
+
 def two(*setups):
     def setup(area):
         for s in setups:
@@ -257,6 +267,15 @@ FAILURES = [
      ["pupils.csv", "27 pupil(s) lie outside every area", "are x and y swapped?"]),
     ("pupils-unknown-status", pupils(bad_status), 4,
      ["pupils.csv", "'sen'", "row 7: 'maybe'", "EHCP / SEN support / none"]),
+    ("pupils-lsoa-not-in-the-area",
+     two(lsoa_lookup("lsoa_code,ward_code\nL1,E05900001\n"),
+         pupils(lambda f: f.assign(lsoa=["L1"] * 26 + ["E01099999"]), PUPILS_BY_LSOA)), 4,
+     ["pupils.csv", "1 pupil(s) have an LSOA code that is not in the area",
+      "row 28: 'E01099999'"]),
+    ("lsoa-lookup-with-a-duplicate",
+     two(lsoa_lookup("lsoa_code,ward_code\nL1,E05900001\nL1,E05900002\n"),
+         pupils(lambda f: f.assign(lsoa="L1"), PUPILS_BY_LSOA)), 4,
+     ["lsoas.csv", "duplicated LSOA code(s) L1 (row 2), L1 (row 3)"]),
     # -- configuration -------------------------------------------------------------------
     ("missing-values-not-a-list", config_lines('missing_values = "c"'), 2,
      ["[inputs] missing_values must be a list of strings"]),
