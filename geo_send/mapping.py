@@ -393,7 +393,8 @@ def _theme(
             colors = colors[::-1]
         d = _webenc.decimals_for(y)
         lower = classes.bins[:-1].tolist()
-        lower.insert(0, float(np.nanmin(y)) if classes.k else np.nan)
+        if classes.k:  # no class at all when every value is missing (e.g. all withheld)
+            lower.insert(0, float(np.nanmin(y)))
         legend = [
             {"color": colors[i], "label": f"{_fmt(lo, d)} – {_fmt(hi, d)} ({classes.counts[i]})"}
             for i, (lo, hi) in enumerate(zip(lower, classes.bins, strict=True))

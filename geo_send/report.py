@@ -85,8 +85,10 @@ def default_caveats(*, level: str = "ward", threshold: int = 5) -> list[str]:
         "council give a truer picture.",
         f"Small numbers: rates in {level}s with few pupils or children move a lot from year to "
         "year. The intervals show this; neighbouring ranks often cannot be told apart.",
-        f"Suppressed values: published counts below {threshold} are withheld at source ('c'). "
-        "A missing value is left out of its domain, never counted as zero.",
+        f"Suppressed values: counts of fewer than {threshold} children, and counts that would "
+        "reveal one, are withheld from the published table and map, with the rates built on "
+        "them; the index itself uses the true values. Values withheld at source ('c') are "
+        "missing: a missing value is left out of its domain, never counted as zero.",
         f"Clusters: local (LISA) clusters are tested {level} by {level}; about one in twenty "
         "is flagged by chance. Treat them as places to look, not proof.",
         "Relative, not absolute: the index ranks need within the area; it is not a count of "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def test_a_run_writes_only_inside_its_output_folder(cli, make_area, tmp_path, mo
     after = folder_digest(tmp_path)
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     assert changed and all(k.startswith("results/") for k in changed)
-    assert {Path(k).name for k in changed} == OUTPUT_NAMES
+    assert OUTPUT_NAMES <= {Path(k).name for k in changed}
 
 
 def test_an_output_name_that_is_a_symlink_is_replaced_not_followed(cli, make_area, out):
@@ -306,6 +307,10 @@ HOSTILE_HTML = '</script><script>alert("x")</script><img src=x onerror="window._
 HOSTILE_FORMULA = '=HYPERLINK("http://example.invalid","Ward 2")'
 
 
+# figures.py cannot fit an 80-character ward name into its layout and says so
+LONG_NAME_LAYOUT = "ignore:constrained_layout not applied:UserWarning"
+
+
 @pytest.fixture
 def hostile_out(cli, make_area, out):
     wards = grid_wards()
@@ -318,6 +323,7 @@ def hostile_out(cli, make_area, out):
     return out
 
 
+@pytest.mark.filterwarnings(LONG_NAME_LAYOUT)
 def test_hostile_ward_names_reach_the_csv_and_geopackage_unchanged(hostile_out):
     csv = pd.read_csv(hostile_out / "ranked_wards.csv", dtype=str).set_index("ward_code")
     gpkg = pyogrio.read_dataframe(hostile_out / "need_index.gpkg").set_index("ward_code")
@@ -329,14 +335,17 @@ def test_hostile_ward_names_reach_the_csv_and_geopackage_unchanged(hostile_out):
                for n in manifest["input_notes"])
 
 
-def test_hostile_ward_names_are_escaped_in_the_html(hostile_out):
-    html = (hostile_out / "need_map.html").read_text()
+@pytest.mark.filterwarnings(LONG_NAME_LAYOUT)
+@pytest.mark.parametrize("name", ["need_map.html", "report.html"])
+def test_hostile_ward_names_are_escaped_in_the_html(hostile_out, name):
+    html = (hostile_out / name).read_text()
     assert '<img src=x onerror' not in html
     assert '<script>alert("x")' not in html
-    assert html.count("</script>") == html.count("<script")
+    assert html.count("</script>") == len(re.findall(r"<script[\s>]", html))
 
 
 @pytest.mark.browser
+@pytest.mark.filterwarnings(LONG_NAME_LAYOUT)
 def test_hostile_ward_names_do_not_run_in_the_browser(hostile_out):
     playwright = pytest.importorskip("playwright.sync_api")
     chromium = Path("/usr/bin/chromium")
