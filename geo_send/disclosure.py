@@ -38,9 +38,11 @@ Derived values
     the indicator column itself and every column named ``{indicator}_...`` (intervals,
     smoothed values, normalised scores).
 How withheld cells are shown
-    In the CSV and GeoPackage the cell is empty (NULL) and a 0/1 column
-    ``{column}_suppressed`` says it was withheld, so that every column stays numeric
-    (a blank with flag 0 is a value missing at source). Text outputs (map tooltips, report
+    In the CSV and GeoPackage the cell is empty (NULL) and a 0/1 column says it was
+    withheld, so that every column stays numeric (a blank with flag 0 is a value missing at
+    source): ``{count}_suppressed`` for each count column, and ``{indicator}_suppressed``
+    for each count-based indicator, covering the indicator and all its
+    ``{indicator}_...`` columns. Text outputs (map tooltips, report
     tables, figure labels) show :data:`MARKER`, DfE's "c", via :func:`display`.
 
 Not covered: composite scores (domain scores, the need index, ranks) are published from
@@ -137,16 +139,18 @@ def derived_columns(
     """Columns computed from counts: ``{column: (numerator, denominator)}``.
 
     The value column of each count-based indicator and every column whose name starts
-    with ``{indicator name}_`` (intervals, smoothed values, scores of that indicator).
+    with ``{indicator name}_`` (intervals, smoothed values, scores of that indicator); a
+    column matching several indicators belongs to the longest name.
     """
+    specs = {s.name: s for s in indicators if s.is_count_based}
     out: dict[str, tuple[str, str]] = {}
-    for spec in indicators:
-        if not spec.is_count_based:
+    for c in columns:
+        if str(c).endswith(FLAG_SUFFIX):
             continue
-        for c in columns:
-            if c == spec.name or str(c).startswith(f"{spec.name}_"):
-                if c not in out and not str(c).endswith(FLAG_SUFFIX):
-                    out[c] = (str(spec.numerator), str(spec.denominator))
+        names = [n for n in specs if c == n or str(c).startswith(f"{n}_")]
+        if names:
+            spec = specs[max(names, key=len)]  # 'e_pct_adj_lo' belongs to 'e_pct_adj'
+            out[c] = (str(spec.numerator), str(spec.denominator))
     return out
 
 
@@ -428,8 +432,9 @@ def suppress_frame(
     -------
     published : DataFrame
         A copy with withheld cells emptied (NaN), whole-number count columns as nullable
-        integers, and one 0/1 ``{column}_suppressed`` column per count or derived column,
-        appended after the existing columns (before the geometry).
+        integers, and the 0/1 ``{column}_suppressed`` columns (one per count column, one
+        per count-based indicator), appended after the existing columns (before the
+        geometry).
     reasons : DataFrame
         ``""``, ``"primary"``, ``"secondary"`` or ``"derived"`` per count/derived cell.
     notes : list of str
@@ -459,8 +464,12 @@ def suppress_frame(
             if (np.floor(whole) == whole).all():
                 values = values.astype("Int64")
         out[column] = values
+    heads = [c for c in counts_cols] + [
+        s.name for s in indicators
+        if s.is_count_based and any(_head(d, indicators) == s.name for d in derived)
+    ]
     flags = pd.DataFrame(
-        {f"{c}{FLAG_SUFFIX}": (reasons[c] != "").astype("int64") for c in reasons.columns},
+        {f"{c}{FLAG_SUFFIX}": _flag(reasons, c, derived, indicators) for c in heads},
         index=frame.index,
     )
     ordered = [c for c in columns] + list(flags.columns)
@@ -471,6 +480,22 @@ def suppress_frame(
     else:
         out = out[ordered]
     return out, reasons, notes
+
+
+def _head(column: str, indicators: Sequence[IndicatorSpec]) -> str:
+    """The indicator a derived column belongs to (the longest matching name)."""
+    names = [s.name for s in indicators if s.is_count_based
+             and (column == s.name or column.startswith(f"{s.name}_"))]
+    return max(names, key=len)
+
+
+def _flag(reasons: pd.DataFrame, head: str, derived: dict[str, tuple[str, str]],
+          indicators: Sequence[IndicatorSpec]) -> pd.Series:
+    if head in derived or head not in reasons.columns:
+        columns = [d for d in derived if _head(d, indicators) == head]
+    else:
+        columns = [head]
+    return (reasons[columns] != "").any(axis=1).astype("int64")
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,22 @@ def test_counts_are_the_count_suffix_and_indicator_sources_but_not_counts_of_thi
         "pupils", "ehcp", "school_ehcp_count"]
 
 
+def test_each_indicator_has_one_flag_even_when_its_name_prefixes_another():
+    frame = pd.DataFrame({"e": [3.0, 40.0, 50.0], "f": [30.0, 40.0, 50.0],
+                          "p_count": [100.0, 100.0, 100.0], "e_pct": [3.0, 40.0, 50.0],
+                          "e_pct_lo": [1.0, 30.0, 40.0], "e_pct_adj": [30.0, 40.0, 50.0],
+                          "e_pct_adj_lo": [20.0, 30.0, 40.0]}, index=CODES[:3])
+    specs = [spec("e_pct", "e", "p_count"), spec("e_pct_adj", "f", "p_count")]
+    out, _, _ = suppress_frame(frame, specs, DisclosureSettings())
+    assert [c for c in out.columns if c.endswith(FLAG_SUFFIX)] == [
+        "e_suppressed", "f_suppressed", "p_count_suppressed", "e_pct_suppressed",
+        "e_pct_adj_suppressed"]
+    assert out["e_pct_suppressed"].tolist() == [1, 1, 0]  # 3 and its partner 40
+    assert out["e_pct_adj_suppressed"].tolist() == [0, 0, 0]
+    assert out["e_pct_adj_lo"].notna().all() and out["e_pct_lo"].isna().tolist() == [
+        True, True, False]
+
+
 def test_derived_columns_are_the_indicator_and_its_prefixed_columns():
     columns = ["ehcp_pct", "ehcp_pct_lower", "ehcp_pct_upper", "ehcp_pctx", "imd_score"]
     got = derived_columns(columns, [spec("ehcp_pct", "e_count", "p_count")])
@@ -167,9 +183,9 @@ def test_suppressed_frame_empties_counts_and_rates_and_flags_them():
     assert out["p_count_suppressed"].tolist() == [0, 0, 0, 0]
     assert out["need_index"].tolist() == before["need_index"].tolist()  # the index is untouched
     assert list(out.columns[: len(frame.columns)]) == list(frame.columns)
+    # one flag per count column and one per indicator (covering e_pct_lower too)
     assert list(out.columns[len(frame.columns):]) == [
-        "e" + FLAG_SUFFIX, "p_count" + FLAG_SUFFIX, "e_pct" + FLAG_SUFFIX,
-        "e_pct_lower" + FLAG_SUFFIX]
+        "e" + FLAG_SUFFIX, "p_count" + FLAG_SUFFIX, "e_pct" + FLAG_SUFFIX]
     assert reasons.loc[CODES[0], "e"] == "primary" and reasons.loc[CODES[2], "e"] == "secondary"
     assert reasons.loc[CODES[0], "e_pct"] == "derived"
 
