@@ -346,32 +346,17 @@ def test_hostile_ward_names_are_escaped_in_the_html(hostile_out, name):
 
 @pytest.mark.browser
 @pytest.mark.filterwarnings(LONG_NAME_LAYOUT)
-def test_hostile_ward_names_do_not_run_in_the_browser(hostile_out):
-    playwright = pytest.importorskip("playwright.sync_api")
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip("Chromium not installed")
-    html = (hostile_out / "need_map.html").read_text()
-    if '<script src="http' in html or "<script src='http" in html:
-        pytest.skip("this map loads its scripts from the network; the self-contained map can be "
-                    "tested offline")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium), args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 900, "height": 700})
-        dialogs: list[str] = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.route("**/*", lambda route: route.abort() if route.request.url.startswith("http")
-                   else route.continue_())
-        page.goto((hostile_out / "need_map.html").as_uri())
-        page.wait_for_timeout(500)
-        for x in range(20, 900, 40):  # hover everywhere: every tooltip opens at least once
-            for y in range(20, 700, 40):
-                page.mouse.move(x, y)
-        page.wait_for_timeout(200)
-        xss = page.evaluate("window.__xss")
-        browser.close()
-    assert dialogs == [] and xss is None
+def test_hostile_ward_names_do_not_run_in_the_browser(hostile_out, open_offline):
+    # the whole way from the boundaries file to the page (test_browser checks render_map)
+    from .test_browser import assert_clean, drawn_areas, hover, wait_for_map
+
+    seen = open_offline(hostile_out / "need_map.html")
+    wait_for_map(seen)
+    index = drawn_areas(seen)["codes"].index(GRID_CODES[0])
+    assert HOSTILE_HTML in hover(seen, index)  # shown as text
+    assert seen.page.evaluate("() => window.__xss") is None
+    assert seen.page.locator(".leaflet-container img").count() == 0
+    assert_clean(seen)
 
 
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__"}
