@@ -157,7 +157,7 @@ def derived_columns(
 def build_relations(
     counts: pd.DataFrame, indicators: Sequence[IndicatorSpec] = ()
 ) -> list[Relation]:
-    """The relations a reader can use on ``counts`` (areas x count columns).
+    """Return the relations a reader can use on ``counts`` (areas x count columns).
 
     Column totals, proportion complements and SEN partitions (see module notes), in a
     fixed order.
@@ -247,7 +247,9 @@ def suppress_counts(
     notes: list[str] = []
     given_up: set[int] = set()
 
-    def candidate(cells: Sequence[tuple[int, int, int]], prefer_parts: bool) -> tuple[int, int] | None:
+    def candidate(
+        cells: Sequence[tuple[int, int, int]], prefer_parts: bool
+    ) -> tuple[int, int] | None:
         pool = [(i, j, sign) for i, j, sign in cells if present[i, j] and not withheld[i, j]]
         if not pool:
             return None
@@ -483,7 +485,7 @@ def suppress_frame(
 
 
 def _head(column: str, indicators: Sequence[IndicatorSpec]) -> str:
-    """The indicator a derived column belongs to (the longest matching name)."""
+    """Return the indicator a derived column belongs to (the longest matching name)."""
     names = [s.name for s in indicators if s.is_count_based
              and (column == s.name or column.startswith(f"{s.name}_"))]
     return max(names, key=len)

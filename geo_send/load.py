@@ -150,7 +150,7 @@ _SNIFF_LINES = 200
 
 
 def _encoding(path: Path) -> str:
-    """Encoding of a text file: UTF-8 (with or without BOM), UTF-16 (with BOM) or Windows-1252.
+    """Detect a text file's encoding: UTF-8 (BOM or not), UTF-16 (BOM) or Windows-1252.
 
     Raises
     ------
@@ -200,7 +200,7 @@ def _decode(path: Path) -> str:
 
 
 def _choose_delimiter(lines: Sequence[str]) -> str:
-    """The delimiter that splits the header into most columns and most rows alike.
+    """Choose the delimiter that splits the header into most columns and most rows alike.
 
     Each candidate in :data:`DELIMITERS` parses the first lines; it scores the share of
     non-blank rows with as many fields as the header, provided the header has at least
@@ -222,7 +222,7 @@ def _choose_delimiter(lines: Sequence[str]) -> str:
 
 def _sniff_delimiter(path: Path, encoding: str) -> str:
     with open(path, encoding=encoding, newline="") as f:
-        lines = [line for _, line in zip(range(_SNIFF_LINES), f)]
+        lines = [line for _, line in zip(range(_SNIFF_LINES), f, strict=False)]
     return _choose_delimiter(lines)
 
 
@@ -285,7 +285,9 @@ def read_table(path: Path, *, code_column: str, code_name: str = "ward_code") ->
             rows.append(fields + [""] * (len(header) - len(fields)))
             numbers.append(line)
     except csv.Error as exc:
-        raise InputFileError(f"{path}: cannot read as CSV (line {reader.line_num}: {exc})") from None
+        raise InputFileError(
+            f"{path}: cannot read as CSV (line {reader.line_num}: {exc})"
+        ) from None
     if header is None:
         raise InputFileError(f"{path}: file is empty (only blank lines)")
     if not rows and not long_rows and not mixed:

@@ -220,7 +220,7 @@ def _check_tables(
                                   missing_values=cfg.inputs.missing_values)
         table = table.drop(columns="csv_row")
         problems += found
-        for spec, extra in zip(cfg.inputs.extra_tables, extras):
+        for spec, extra in zip(cfg.inputs.extra_tables, extras, strict=True):
             if extra is None:
                 continue
             used = [c for c in extra.columns if c in needed]
@@ -310,7 +310,8 @@ def count_located_pupils(cfg: Config, areas: gpd.GeoDataFrame) -> pd.DataFrame:
     bad_lsoa: list[str] = []
     outside: list[str] = []
     swapped = [0]
-    statuses = {spelling: canon for canon, spellings in SEN_STATUS.items() for spelling in spellings}
+    statuses = {spelling: canon
+                for canon, spellings in SEN_STATUS.items() for spelling in spellings}
 
     def located():
         for chunk in read_pupil_chunks(spec.path, columns):

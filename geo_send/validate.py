@@ -120,7 +120,8 @@ def check_boundaries(
     invalid = codes[ok & ~geoms.is_valid]
     if len(invalid):
         reasons = [
-            f"{c} ({shapely.is_valid_reason(g)})" for c, g in zip(invalid, geoms.loc[invalid])
+            f"{c} ({shapely.is_valid_reason(g)})"
+            for c, g in zip(invalid, geoms.loc[invalid], strict=True)
         ]
         if invalid_geometry == "repair":
             gdf, failed = _repair(gdf, invalid)
@@ -409,8 +410,9 @@ def to_numbers(
         if bad.any():
             lines = out["csv_row"] if "csv_row" in out.columns else pd.Series(index=out.index)
             rows = [
-                (f"row {line} ({r})" if pd.notna(line) else str(r)) + f": {v!r}{_why_not_a_number(v)}"
-                for r, line, v in zip(text.index[bad], lines[bad], text[bad])
+                (f"row {line} ({r})" if pd.notna(line) else str(r))
+                + f": {v!r}{_why_not_a_number(v)}"
+                for r, line, v in zip(text.index[bad], lines[bad], text[bad], strict=True)
             ]
             problems.append(
                 f"{source}: column {column!r} has {int(bad.sum())} non-numeric value(s): "
@@ -510,7 +512,8 @@ def check_coordinates(
                     "(EPSG:27700) metres: the inputs mix coordinate systems")
         elif swapped.sum() * 2 >= outside.sum():
             hint = f"; are {columns[0]} and {columns[1]} swapped?"
-        rows = [f"{r} ({a:g}, {b:g})" for r, a, b in zip(x.index[outside], x[outside], y[outside])]
+        rows = [f"{r} ({a:g}, {b:g})"
+                for r, a, b in zip(x.index[outside], x[outside], y[outside], strict=True)]
         problems.append(
             f"{source}: {int(outside.sum())} row(s) have {columns[0]}/{columns[1]} outside Great "
             f"Britain: {preview(rows, 3)}{hint}; expected British National Grid metres"

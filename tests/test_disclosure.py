@@ -291,7 +291,7 @@ def attack(frame: pd.DataFrame, withheld: pd.DataFrame, lower: float,
 
 def disclosed(frame: pd.DataFrame, withheld: pd.DataFrame, threshold: int, show_zero: bool,
               pairs: tuple[tuple[str, str], ...] = (("num_count", "den_count"),)) -> list:
-    """What the attacker recovers that it should not: withheld cells and small rests."""
+    """Return what the attacker recovers that it should not: withheld cells, small rests."""
     try:
         pinned = attack(frame, withheld, 1.0 if show_zero else 0.0, pairs)
     except Infeasible:

@@ -32,7 +32,7 @@ northing_column = "y"
 
 @pytest.fixture
 def out(tmp_path: Path) -> Path:
-    """An output folder holding a previous run's files, which must survive a failure."""
+    """Make an output folder holding a previous run's files, which must survive a failure."""
     folder = tmp_path / "out"
     folder.mkdir()
     (folder / "ranked_wards.csv").write_text("previous run\n")
@@ -52,7 +52,7 @@ def with_line(index: int, new: str) -> str:
 
 
 def with_value(row: int, column: str, value: str) -> str:
-    """BASE with one cell replaced (row 0 = first data row)."""
+    """Return BASE with one cell replaced (row 0 = first data row)."""
     table = grid_table().astype(str)
     table.loc[row, column] = value
     return table.to_csv(index=False)

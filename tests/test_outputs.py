@@ -55,7 +55,7 @@ def grid_result(make_area):
 
 
 def small_counts() -> pd.DataFrame:
-    """The grid with a few small counts: EHCP 3 in ward 1, 2 in ward 2, SEN support 4."""
+    """Return the grid with a few small counts: EHCP 3 and 1, SEN support 4."""
     table = grid_table()
     table.loc[0, "ehcp"] = 3
     table.loc[1, "ehcp"] = 1
@@ -224,7 +224,8 @@ def test_published_files_withhold_small_counts_and_the_internal_copy_keeps_them(
     w1, w2, w3 = GRID_CODES[:3]
     # 3 and 1 are withheld; 1 + 3 = 4 > 2 leaves room, so no third EHCP cell is needed
     assert published.loc[[w1, w2], "ehcp"].isna().all()
-    assert published.loc[[w1, w2], ["ehcp_suppressed", "ehcp_per_1000_suppressed"]].eq(1).all().all()
+    flags = published.loc[[w1, w2], ["ehcp_suppressed", "ehcp_per_1000_suppressed"]]
+    assert (flags == 1).all().all()
     assert published.loc[[w1, w2], "ehcp_per_1000"].isna().all()
     assert published["ehcp"].notna().sum() == 7
     # the lone SEN-support 4 takes the next smallest (ward 2's 84) with it
@@ -266,7 +267,7 @@ def ward_counts(draw):
                            min_size=9, max_size=9))
     sen = [draw(st.one_of(st.integers(0, min(p, 6)), st.integers(0, p))) for p in pupils]
     ehcp = [draw(st.one_of(st.integers(0, min(p - s, 6)), st.integers(0, p - s)))
-            for p, s in zip(pupils, sen)]
+            for p, s in zip(pupils, sen, strict=True)]
     return pd.DataFrame({"pupils": pupils, "sen_support": sen, "ehcp": ehcp},
                         index=pd.Index(GRID_CODES, name="ward_code"), dtype=float)
 
@@ -376,6 +377,7 @@ def test_the_package_never_unpickles_evals_or_runs_commands(path):
             found.append(node.attr)
         if isinstance(node, ast.Import):
             found += [a.name for a in node.names if a.name.split(".")[0] in FORBIDDEN_MODULES]
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in FORBIDDEN_MODULES:
+        if isinstance(node, ast.ImportFrom) and (
+                (node.module or "").split(".")[0] in FORBIDDEN_MODULES):
             found.append(str(node.module))
     assert found == []
