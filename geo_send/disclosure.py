@@ -82,6 +82,9 @@ __all__ = [
     "suppress_frame",
     "publishable",
     "display",
+    "SUPPRESSED",
+    "suppress",
+    "suppressed_mask",
 ]
 
 log = logging.getLogger(__name__)
@@ -590,3 +593,110 @@ def display(value: object, withheld: bool, *, fmt: str = "{:,.0f}") -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return ""
     return fmt.format(value)
+
+
+# -- long tables: several rows per area (years, groups), each line adding up to a total -----
+
+#: Marker written in place of a withheld value in the long tables (trends, conversion,
+#: representation), which are report-like tables rather than numeric layers.
+SUPPRESSED = MARKER
+
+
+def suppress(
+    frame: pd.DataFrame,
+    counts: Sequence[str],
+    *,
+    threshold: int,
+    derived: Sequence[str] = (),
+    lines: Sequence[Sequence[str]] = (),
+    additive: Sequence[str] | None = None,
+    totals: Sequence[bool] | None = None,
+    show_zero: bool = True,
+) -> pd.DataFrame:
+    """Return a copy of a long table ready to publish, withheld cells shown as ``"c"``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The table to publish; not modified.
+    counts : sequence of str
+        Count columns: ``0 < x < threshold`` is withheld (0 too when ``show_zero`` is
+        False).
+    threshold : int
+        ``[disclosure] threshold``.
+    derived : sequence of str
+        Columns computed from the counts of their row (rates, intervals, ratios, flags),
+        withheld in every row where any count is.
+    lines : sequence of sequence of str
+        Each entry names columns whose equal values mark rows that add up to a total, total
+        row included (``[["measure", "year"]]``: the areas and the whole-area row of one
+        year; ``[[]]``: the whole frame).
+    additive : sequence of str, optional
+        The count columns that add up along ``lines``; all ``counts`` by default.
+    totals : sequence of bool, optional
+        Marks the rows that are the total of their line (the whole-area rows); a line
+        without one adds up to a total known from elsewhere.
+    show_zero : bool
+
+    Returns
+    -------
+    DataFrame
+        Same index and columns; ``counts`` and ``derived`` columns have object dtype and
+        hold ``"c"`` where withheld.
+
+    Notes
+    -----
+    Each line and additive column becomes a :class:`Relation` (the total row with sign −1)
+    and :func:`suppress_counts` decides with the same rules as for the ranked table: a
+    lone withheld cell, or withheld cells that could only all sit at their smallest value
+    (two cells adding up to 2), take the smallest other non-zero cell of the line with
+    them, until every line is safe.
+    """
+    mask = suppressed_mask(frame, counts, threshold=threshold, derived=derived, lines=lines,
+                           additive=additive, totals=totals, show_zero=show_zero)
+    out = frame.copy()
+    for column in [*counts, *derived]:
+        out[column] = out[column].astype(object).where(~mask[column], SUPPRESSED)
+    return out
+
+
+def suppressed_mask(
+    frame: pd.DataFrame,
+    counts: Sequence[str],
+    *,
+    threshold: int,
+    derived: Sequence[str] = (),
+    lines: Sequence[Sequence[str]] = (),
+    additive: Sequence[str] | None = None,
+    totals: Sequence[bool] | None = None,
+    show_zero: bool = True,
+) -> pd.DataFrame:
+    """Boolean frame over ``counts`` and ``derived``: True where :func:`suppress` withholds."""
+    counts = list(counts)
+    additive = counts if additive is None else list(additive)
+    values = frame[counts].apply(pd.to_numeric, errors="coerce").astype(float)
+    values.index = pd.Index([f"{i:09d}" for i in range(len(frame))])  # ties by row order
+    is_total = (np.zeros(len(frame), dtype=bool) if totals is None
+                else np.asarray(totals, dtype=bool))
+    relations = []
+    for keys in lines:
+        ids = (frame.groupby(list(keys), sort=False, dropna=False).ngroup().to_numpy()
+               if len(keys) else np.zeros(len(frame), dtype=int))
+        for group in np.unique(ids):
+            rows = np.flatnonzero(ids == group)
+            if len(rows) < 2:
+                continue
+            for column in additive:
+                j = counts.index(column)
+                cells = tuple((int(i), j, -1 if is_total[i] else 1) for i in rows)
+                relations.append(Relation(f"{column} along {', '.join(keys) or 'all rows'}",
+                                          cells))
+    reasons, notes = suppress_counts(values, relations, threshold=threshold,
+                                     show_zero=show_zero)
+    for note in notes:
+        log.warning("%s", note)
+    out = pd.DataFrame(reasons.to_numpy() != "", index=frame.index, columns=counts)
+    any_row = out.any(axis=1)
+    for column in derived:
+        out[column] = any_row
+    return out

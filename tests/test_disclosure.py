@@ -20,10 +20,12 @@ from geo_send.config import DisclosureSettings, IndicatorSpec
 from geo_send.disclosure import (
     FLAG_SUFFIX,
     MARKER,
+    SUPPRESSED,
     build_relations,
     count_columns,
     derived_columns,
     display,
+    suppress,
     suppress_counts,
     suppress_frame,
 )
@@ -326,3 +328,80 @@ def test_withheld_cells_cannot_be_recovered_from_published_totals(case):
     withheld = reasons[list(frame.columns)] != ""
     found = disclosed(frame, withheld, threshold, show_zero)
     assert not found or notes, (found, frame, reasons)
+
+
+# -- long tables (trends, conversion, representation) ---------------------------------------
+
+
+def _long_table() -> pd.DataFrame:
+    return pd.DataFrame({
+        "ward_code": ["A", "B", "C", "D", "all"],
+        "count": [3, 12, 40, 0, 55],
+        "pupils": [100, 110, 120, 90, 420],
+        "pct": [3.0, 10.9, 33.3, 0.0, 13.1],
+    })
+
+
+def test_long_table_small_counts_and_their_rates_are_suppressed_and_the_next_smallest_too():
+    table = _long_table()
+    out = suppress(table, ["count", "pupils"], threshold=5, derived=["pct"], lines=[[]])
+    # A (3) is primary; the total row would give it back (55 - 12 - 40 - 0), so the smallest
+    # other non-zero count, B (12), is suppressed as well; zero is shown
+    assert out["count"].tolist() == [SUPPRESSED, SUPPRESSED, 40, 0, 55]
+    assert out["pct"].tolist() == [SUPPRESSED, SUPPRESSED, 33.3, 0.0, 13.1]
+    assert out["pupils"].tolist() == [100, 110, 120, 90, 420]
+    pd.testing.assert_frame_equal(table, _long_table())
+
+
+def test_long_table_two_hidden_cells_that_must_both_be_one_are_protected():
+    # 1 + 1 hidden, total 62 shown: 62 - 30 - 30 = 2 forces both to be 1 (zeros are shown)
+    table = pd.DataFrame({"ward": ["A", "B", "C", "D", "all"], "count": [1, 1, 30, 30, 62]})
+    total = table["ward"] == "all"
+    out = suppress(table, ["count"], threshold=5, lines=[[]], totals=total)
+    assert out["count"].tolist() == [SUPPRESSED, SUPPRESSED, SUPPRESSED, 30, 62]
+    # 1 + 3 = 4 could be 1 + 3, 2 + 2 or 3 + 1: nothing more to hide
+    table["count"] = [1, 3, 30, 30, 64]
+    out = suppress(table, ["count"], threshold=5, lines=[[]], totals=total)
+    assert out["count"].tolist() == [SUPPRESSED, SUPPRESSED, 30, 30, 64]
+    # a hidden total leaves the line's sum unknown
+    table["count"] = [1, 1, 0, 0, 2]
+    out = suppress(table, ["count"], threshold=5, lines=[[]], totals=total)
+    assert out["count"].tolist() == [SUPPRESSED, SUPPRESSED, 0, 0, SUPPRESSED]
+
+
+def test_long_table_zero_is_suppressed_when_configured():
+    out = suppress(_long_table(), ["count"], threshold=5, show_zero=False)
+    assert out["count"].tolist() == [SUPPRESSED, 12, 40, SUPPRESSED, 55]
+
+
+def test_long_table_lines_are_separate_groups():
+    table = pd.DataFrame({"measure": ["x", "x", "x", "y", "y", "y"],
+                          "count": [2, 30, 32, 20, 30, 50]})
+    out = suppress(table, ["count"], threshold=5, lines=[["measure"]])
+    assert out["count"].tolist() == [SUPPRESSED, SUPPRESSED, 32, 20, 30, 50]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 12), min_size=3, max_size=3), min_size=2, max_size=6))
+def test_long_table_no_small_count_is_published_or_recoverable_from_a_line(cells):
+    # a two-way table (wards x groups) with both margins, like the representation table
+    grid = np.array(cells)
+    rows = []
+    for i, line in enumerate(grid):
+        rows += [{"ward": f"W{i}", "group": f"G{j}", "count": int(v)} for j, v in enumerate(line)]
+    rows += [{"ward": "all", "group": f"G{j}", "count": int(v)}
+             for j, v in enumerate(grid.sum(axis=0))]
+    table = pd.DataFrame(rows)
+    out = suppress(table, ["count"], threshold=5, lines=[["ward"], ["group"]],
+                   totals=table["ward"] == "all")
+    shown = out.loc[out["count"] != SUPPRESSED, "count"].astype(int)
+    assert not ((shown > 0) & (shown < 5)).any()
+    hidden = out["count"] == SUPPRESSED
+    for key in ("ward", "group"):
+        for _, line in table.assign(hidden=hidden).groupby(key):
+            cells = line.loc[line["hidden"]]
+            if len(line) < 2 or len(cells) == len(line):
+                continue  # nothing to subtract from, or nothing left to hide
+            assert len(cells) != 1
+            if len(cells) > 1 and not (cells["ward"] == "all").any():
+                assert cells["count"].sum() > len(cells)  # not all forced to be 1
