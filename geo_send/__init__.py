@@ -21,12 +21,14 @@ from ._errors import (
 from .build import AreaDataset, build_dataset
 from .config import Config
 from .disclosure import Publication, publishable
+from .equity import compute_conversion, compute_representation
 from .indicators import compute_indicators
 from .index import build_index, rank_areas
 from .join import weighted_mean
 from .load import read_raw_area
 from .outputs import write_dataset, write_outputs
 from .pipeline import Result, load_areas, load_table, run
+from .trends import compute_trends
 from .uncertainty import Uncertainty, assess_uncertainty
 
 __all__ = [
@@ -45,7 +47,10 @@ __all__ = [
     "assess_uncertainty",
     "build_dataset",
     "build_index",
+    "compute_conversion",
     "compute_indicators",
+    "compute_representation",
+    "compute_trends",
     "load_areas",
     "load_table",
     "publishable",

@@ -22,6 +22,9 @@ __all__ = [
     "Inputs",
     "ExtraTable",
     "PupilInput",
+    "TrendInput",
+    "ConversionInput",
+    "RepresentationInput",
     "IndexSettings",
     "SpatialSettings",
     "MapSettings",
@@ -172,6 +175,54 @@ class PupilInput:
 
 
 @dataclass(frozen=True)
+class TrendInput:
+    """Counts by area and year, for trends over time (``[inputs.trends]``).
+
+    One row per area and year; each of ``count_columns`` is trended as a rate of
+    ``denominator_column``.
+    """
+
+    path: Path
+    code_column: str = "ward_code"
+    year_column: str = "year"
+    count_columns: tuple[str, ...] = ("sen_support_count", "ehcp_count")
+    denominator_column: str = "pupils_count"
+
+
+@dataclass(frozen=True)
+class ConversionInput:
+    """SEN support and new EHC plans by area and year (``[inputs.conversion]``).
+
+    One row per area and year (and per group of each breakdown column): pupils on SEN
+    support that year and new EHC plans issued that year. Conversion pairs SEN support in
+    year t with new plans in year t + 1, pooled over ``cohort_years`` (default: all).
+    """
+
+    path: Path
+    code_column: str = "ward_code"
+    year_column: str = "year"
+    sen_support_column: str = "sen_support_count"
+    new_ehcp_column: str = "new_ehcp_count"
+    breakdown_columns: tuple[str, ...] = ()
+    cohort_years: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class RepresentationInput:
+    """EHC plans and population by area and group (``[inputs.representation]``).
+
+    One row per area and group (of every breakdown column, e.g. ethnicity), with the
+    number of EHC plans and the population (e.g. pupils) of that group.
+    """
+
+    path: Path
+    code_column: str = "ward_code"
+    ehcp_column: str = "ehcp_count"
+    population_column: str = "pupils_count"
+    breakdown_columns: tuple[str, ...] = ("ethnicity",)
+
+
+@dataclass(frozen=True)
 class Inputs:
     """Where the data live (``[inputs]``); all paths absolute after loading."""
 
@@ -187,13 +238,17 @@ class Inputs:
     pupils: PupilInput | None = None
     missing_values: tuple[str, ...] = MISSING_VALUES
     invalid_geometry: str = "refuse"
+    trends: TrendInput | None = None
+    conversion: ConversionInput | None = None
+    representation: RepresentationInput | None = None
 
     def files(self) -> list[Path]:
         """Every input file named, in a fixed order (for the manifest)."""
         paths = [self.boundaries, self.table, self.lsoa_boundaries, self.lsoa_table, self.schools]
         paths += [t.path for t in self.extra_tables]
-        if self.pupils is not None:
-            paths.append(self.pupils.path)
+        for spec in (self.pupils, self.trends, self.conversion, self.representation):
+            if spec is not None:
+                paths.append(spec.path)
         return [p for p in paths if p is not None]
 
 
@@ -593,9 +648,15 @@ class _Parser:
         invalid_geometry = self._choice(
             "inputs", "invalid_geometry", table.get("invalid_geometry", "refuse"), GEOMETRY_REPAIRS
         )
+        long_tables = {
+            key: self.long_table(table, key, cls, base, level)
+            for key, cls in (("trends", TrendInput), ("conversion", ConversionInput),
+                             ("representation", RepresentationInput))
+        }
         if "boundaries" not in table or "table" not in table:
             return None
         return Inputs(
+            **long_tables,
             boundaries=self._path(base, table["boundaries"], "boundaries") or base,
             table=self._path(base, table["table"], "table") or base,
             boundaries_layer=table.get("boundaries_layer"),
@@ -609,6 +670,44 @@ class _Parser:
             missing_values=tuple(sorted({v.strip().lower() for v in missing_values})),
             invalid_geometry=str(invalid_geometry),
         )
+
+    def long_table(self, table: Mapping[str, Any], key: str, cls: type, base: Path,
+                   level: str) -> Any:
+        """``[inputs.trends]`` and the like: a path, column names and lists of them."""
+        if key not in table:
+            return None
+        item, section = table[key], f"inputs.{key}"
+        if not isinstance(item, Mapping) or "path" not in item:
+            self.problems.append(f"[{section}] needs a path")
+            return None
+        fields = dataclasses.fields(cls)
+        self._keys(section, item, tuple(f.name for f in fields))
+        kwargs: dict[str, Any] = {
+            "path": self._path(base, item["path"], f"{key}.path") or base,
+            "code_column": f"{level}_code",
+        }
+        for f in fields:
+            if f.name == "path" or f.name not in item:
+                continue
+            value = item[f.name]
+            if isinstance(f.default, tuple):
+                kind = int if f.name == "cohort_years" else str
+                if not isinstance(value, list) or not all(
+                    isinstance(v, kind) and not isinstance(v, bool) for v in value
+                ):
+                    self.problems.append(
+                        f"[{section}] {f.name} must be a list of "
+                        f"{'years' if kind is int else 'column names'}, got {value!r}"
+                    )
+                    continue
+                value = tuple(value)
+            elif not isinstance(value, str) or not value:
+                self.problems.append(f"[{section}] {f.name} must be a column name, got {value!r}")
+                continue
+            kwargs[f.name] = value
+        if key == "trends" and not kwargs.get("count_columns", True):
+            self.problems.append(f"[{section}] count_columns must name at least one column")
+        return cls(**kwargs)
 
     def domains(self, table: Any) -> tuple[DomainSpec, ...]:
         if not isinstance(table, Mapping) or not table:

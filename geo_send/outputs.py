@@ -33,10 +33,19 @@ from ._errors import OutputError
 from .build import ATTRIBUTION, AreaDataset, data_dictionary, dataset_config
 from .config import Config
 from .disclosure import publishable, suppress_frame
-from .figures import run_figures
+from .equity import (
+    describe_conversion,
+    describe_representation,
+    plot_funnel,
+    plot_representation,
+    publish_conversion,
+    publish_representation,
+)
+from .figures import run_figures, to_png
 from .mapping import layers_for_config, render_map
 from .pipeline import Result
-from .report import default_caveats, render_report, run_summary
+from .report import ReportSection, default_caveats, render_report, run_summary
+from .trends import describe_trends, plot_trend_map, plot_trends, publish_trends
 
 __all__ = ["write_outputs", "write_dataset", "check_out_dir", "FLOAT_FORMAT", "PACKAGES",
            "INTERNAL_TAG"]
@@ -197,6 +206,16 @@ def _write_json(path: Path, document: object) -> None:
     _write_text(path, json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
 
 
+def _published_csv_to(path: Path, frame: pd.DataFrame) -> None:
+    """A long table with ``"c"`` markers: numbers in object columns get the fixed format."""
+    cells = frame.copy()
+    for column in cells.columns:
+        if cells[column].dtype == object:
+            cells[column] = cells[column].map(
+                lambda v: FLOAT_FORMAT % v if isinstance(v, float) and v == v else v)
+    _csv_to(path, cells, index=False)
+
+
 def _write_gpkg(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
     with _atomic(path) as tmp:
         for layer, gdf in layers.items():
@@ -243,6 +262,11 @@ def write_outputs(
         ``ranked_wards_UNSUPPRESSED_INTERNAL.csv`` and
         ``need_index_UNSUPPRESSED_INTERNAL.gpkg``, for use inside the organisation only;
         the manifest lists them under ``disclosure``.
+
+    With the long-table inputs it also writes ``trends.csv``, ``trend_series.csv``,
+    ``conversion.csv``, ``representation.csv`` and their charts in ``charts/``, small
+    counts withheld by :func:`geo_send.disclosure.suppress`, and the report gains a section
+    for each.
 
     Returns
     -------
@@ -321,6 +345,8 @@ def write_outputs(
             for name, (_, png) in figures.items():
                 paths[f"maps/{name}"] = out / "maps" / name
                 _bytes_to(stage.path(paths[f"maps/{name}"]), png)
+            written, sections = _write_long_tables(result, out, stage, say)
+            paths.update(written)
             say(f"writing {paths['report'].name}")
             run, vintages = run_summary(cfg, n_areas=len(result.wards),
                                         version=_versions()["geo_send"])
@@ -340,6 +366,7 @@ def write_outputs(
                     links={f"Ranked {cfg.level}s (CSV)": paths["ranked_csv"].name,
                            "Interactive map": paths["map"].name},
                     attribution=ATTRIBUTION,
+                    sections=sections,
                 ),
             )
             if hubs is not None:
@@ -446,6 +473,66 @@ def _siting_summary(result: Result) -> dict | None:
             for row in json.loads(models.to_json(orient="records"))
         ],
     }
+
+
+def _write_long_tables(
+    result: Result, out: Path, stage: _Staging, say: Callable[[str], None]
+) -> tuple[dict[str, Path], list[ReportSection]]:
+    """Trends, conversion and representation: tables and charts with small counts suppressed.
+
+    Returns the paths written and the report sections (sentences and charts drawn from
+    the published tables, so the report shows nothing the tables withhold).
+    """
+    cfg = result.config
+    rule = {"threshold": cfg.disclosure.threshold, "show_zero": cfg.disclosure.show_zero}
+    names = result.wards[cfg.name_name]
+    paths: dict[str, Path] = {}
+    sections: list[ReportSection] = []
+
+    def chart(key: str, name: str, png: bytes) -> bytes:
+        paths[key] = out / "charts" / name
+        _bytes_to(stage.path(paths[key]), png)
+        return png
+
+    withheld = (f"Counts below {cfg.disclosure.threshold} are withheld (c) in the tables, "
+                "with the rates computed from them, and left out of the charts.")
+    if result.trends is not None and result.trend_series is not None:
+        trends, series = publish_trends(result.trends, result.trend_series,
+                                        code_name=cfg.code_name, **rule)
+        paths["trends_csv"] = out / "trends.csv"
+        paths["trend_series_csv"] = out / "trend_series.csv"
+        say("writing trends.csv, trend_series.csv, charts/trends.png and charts/trend_map.png")
+        _published_csv_to(stage.path(paths["trends_csv"]), trends)
+        _published_csv_to(stage.path(paths["trend_series_csv"]), series)
+        lines = chart("trends_chart", "trends.png", to_png(plot_trends(
+            series, trends, code_name=cfg.code_name, names=names, area_name=cfg.area_name)))
+        chart("trend_map", "trend_map.png", to_png(plot_trend_map(result.wards, trends,
+                                                                  code_name=cfg.code_name)))
+        sections.append(ReportSection(
+            "Trends over time", (*describe_trends(trends, code_name=cfg.code_name), withheld),
+            lines, "Rates by year; coloured where a trend differs from the rest of the area"))
+    if result.conversion is not None:
+        conversion = publish_conversion(result.conversion, **rule)
+        paths["conversion_csv"] = out / "conversion.csv"
+        say("writing conversion.csv and charts/conversion_funnel.png")
+        _published_csv_to(stage.path(paths["conversion_csv"]), conversion)
+        funnel = chart("conversion_chart", "conversion_funnel.png", to_png(plot_funnel(conversion)))
+        sections.append(ReportSection(
+            "From SEN support to an EHC plan", (*describe_conversion(conversion), withheld),
+            funnel, "Funnel plot: 95% (dashed) and 99.8% (dotted) limits around the area's rate"))
+    if result.representation is not None:
+        representation = publish_representation(result.representation,
+                                                code_name=cfg.code_name, **rule)
+        paths["representation_csv"] = out / "representation.csv"
+        say("writing representation.csv and charts/representation.png")
+        _published_csv_to(stage.path(paths["representation_csv"]), representation)
+        ratios = chart("representation_chart", "representation.png", to_png(
+            plot_representation(representation, code_name=cfg.code_name)))
+        sections.append(ReportSection(
+            "Representation among EHC plans",
+            (*describe_representation(representation, code_name=cfg.code_name), withheld),
+            ratios, "Share of EHC plans ÷ share of the population, with 95% intervals"))
+    return paths, sections
 
 
 def write_dataset(dataset: AreaDataset, root: str | Path) -> dict[str, Path]:

@@ -22,8 +22,10 @@ from . import spatial
 from . import uncertainty as uncertainty_stage
 from ._errors import GeoSendError, JoinError, ValidationError, combine, preview
 from .config import Config, Inputs, PupilInput
+from .equity import compute_conversion, compute_representation
 from .join import SEN_STATUS, count_pupils, join_tables, locate_points
 from .load import file_sha256, read_boundaries, read_pupil_chunks, read_sites, read_table
+from .trends import compute_trends
 from .validate import (
     check_boundaries,
     check_codes,
@@ -31,9 +33,11 @@ from .validate import (
     clean_codes,
     to_numbers,
     validate_indicator_inputs,
+    validate_long_table,
 )
 
-__all__ = ["Result", "run", "load_areas", "load_table", "load_inputs", "site_hubs_for"]
+__all__ = ["Result", "run", "load_areas", "load_table", "load_inputs", "site_hubs_for",
+           "analyse_long_tables"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,18 @@ class Result:
     notes : tuple of str
         Things noticed while reading the inputs that are not errors (e.g. repaired
         geometry); the manifest records them.
+    trends, trend_series : DataFrame or None
+        With ``[inputs.trends]``: each area's and the whole area's trend per measure
+        (:func:`geo_send.trends.compute_trends`) and the yearly rates behind it.
+    conversion : DataFrame or None
+        With ``[inputs.conversion]``: SEN support to EHC plan conversion per area and
+        breakdown group against the whole area (:func:`geo_send.equity.compute_conversion`).
+    representation : DataFrame or None
+        With ``[inputs.representation]``: share of EHC plans over share of the population
+        per group, area and whole area (:func:`geo_send.equity.compute_representation`).
+
+    All frames hold true values; :func:`write_outputs` suppresses small counts in what it
+    publishes.
     """
 
     config: Config
@@ -93,6 +109,10 @@ class Result:
     comparators: pd.Series | None = None
     siting: siting_stage.SitingResult | None = None
     notes: tuple[str, ...] = ()
+    trends: pd.DataFrame | None = None
+    trend_series: pd.DataFrame | None = None
+    conversion: pd.DataFrame | None = None
+    representation: pd.DataFrame | None = None
 
     @property
     def sensitivity(self) -> pd.DataFrame:
@@ -407,6 +427,65 @@ def _lsoa_lookup(cfg: Config, areas: gpd.GeoDataFrame) -> pd.Series:
     return pd.Series(clean_codes(lsoas["ward_code"]).to_numpy(), index=codes.to_numpy())
 
 
+def analyse_long_tables(cfg: Config, areas: gpd.GeoDataFrame) -> dict[str, pd.DataFrame]:
+    """Trends, conversion and representation from the long tables a council declares.
+
+    Returns
+    -------
+    dict
+        ``trends`` and ``trend_series``, ``conversion``, ``representation`` for the
+        inputs configured (``[inputs.trends]``, ...); empty when none is.
+
+    Raises
+    ------
+    ValidationError
+        Listing every problem across the tables.
+    """
+    inputs, code = cfg.inputs, cfg.code_name
+    problems: list[str] = []
+    tables: dict[str, pd.DataFrame] = {}
+
+    def read(key, spec, keys, counts, year=None) -> None:
+        try:
+            raw = read_table(spec.path, code_column=spec.code_column, code_name=code)
+            tables[key] = validate_long_table(raw, areas.index, source=str(spec.path),
+                                              code_name=code, keys=keys, counts=counts,
+                                              year_column=year,
+                                              missing_values=cfg.inputs.missing_values)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+
+    if (t := inputs.trends) is not None:
+        read("trends", t, [t.year_column], [*t.count_columns, t.denominator_column],
+             t.year_column)
+    if (c := inputs.conversion) is not None:
+        read("conversion", c, [c.year_column, *c.breakdown_columns],
+             [c.sen_support_column, c.new_ehcp_column], c.year_column)
+    if (r := inputs.representation) is not None:
+        read("representation", r, list(r.breakdown_columns),
+             [r.ehcp_column, r.population_column])
+    if problems:
+        raise ValidationError(problems)
+
+    named = {"names": areas[cfg.name_name].to_dict(), "area_name": cfg.area_name,
+             "code_name": code}
+    out: dict[str, pd.DataFrame] = {}
+    if t is not None:
+        out["trends"], out["trend_series"] = compute_trends(
+            tables["trends"], year_column=t.year_column, counts=t.count_columns,
+            denominator=t.denominator_column, **named)
+    if c is not None:
+        out["conversion"] = compute_conversion(
+            tables["conversion"], year_column=c.year_column, sen_support=c.sen_support_column,
+            new_ehcp=c.new_ehcp_column, breakdowns=c.breakdown_columns,
+            cohort_years=c.cohort_years or None, **named)
+    if r is not None:
+        out["representation"] = compute_representation(
+            tables["representation"], ehcp=r.ehcp_column, population=r.population_column,
+            breakdowns=r.breakdown_columns, **named)
+    return out
+
+
 def run(cfg: Config | None = None) -> Result:
     """Run the whole analysis and return the results; writes nothing.
 
@@ -428,6 +507,7 @@ def run(cfg: Config | None = None) -> Result:
     hashes = {str(p): file_sha256(p) for p in cfg.inputs.files() if p.is_file()}
     areas, table, notes = load_inputs(cfg)
     log.info("loaded %d areas and %d input columns", len(areas), table.shape[1])
+    long_tables = analyse_long_tables(cfg, areas)
 
     graph = smoothing_weights(cfg, areas)
     values = indicator_stage.compute_indicators(table, cfg.indicators, weights=graph)
@@ -484,7 +564,7 @@ def run(cfg: Config | None = None) -> Result:
     return Result(config=cfg, wards=wards, table=table, spatial_stats=spatial_stats,
                   scale=scale, input_hashes=hashes, uncertainty=uncertainty,
                   comparators=indicator_stage.comparators(table, cfg.indicators),
-                  siting=siting, notes=tuple(notes))
+                  siting=siting, notes=tuple(notes), **long_tables)
 
 
 def smoothing_weights(cfg: Config, areas: gpd.GeoDataFrame) -> Graph | None:

@@ -12,6 +12,7 @@ import base64
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
@@ -20,7 +21,8 @@ import pandas as pd
 from ._errors import ValidationError, close_matches
 from .config import Config
 
-__all__ = ["render_report", "describe_moran", "default_caveats", "run_summary", "TOP_N"]
+__all__ = ["ReportSection", "render_report", "describe_moran", "default_caveats", "run_summary",
+           "TOP_N"]
 
 TOP_N = 10
 """Areas listed in the report's table."""
@@ -31,6 +33,26 @@ _ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
 )
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """An optional section after the first page (trends, conversion, representation, ...).
+
+    Attributes
+    ----------
+    heading : str
+    paragraphs : tuple of str
+        Plain text, escaped like every other value.
+    figure : bytes or None
+        A PNG shown under the text.
+    caption : str
+    """
+
+    heading: str
+    paragraphs: tuple[str, ...] = ()
+    figure: bytes | None = None
+    caption: str = ""
 
 
 def describe_moran(
@@ -185,6 +207,7 @@ def render_report(
     links: Mapping[str, str] | None = None,
     top_n: int = TOP_N,
     attribution: str = "",
+    sections: Sequence[ReportSection] = (),
 ) -> str:
     """Return the HTML text of the one-page report.
 
@@ -215,6 +238,8 @@ def render_report(
         Areas listed.
     attribution : str
         Data licence and attribution line.
+    sections : sequence of ReportSection
+        Further sections, printed from a new page; none by default.
 
     Returns
     -------
@@ -271,4 +296,9 @@ def render_report(
         caveats=list(caveats) if caveats is not None else default_caveats(level=level),
         links=links,
         attribution=attribution,
+        sections=[
+            {"heading": x.heading, "paragraphs": list(x.paragraphs), "caption": x.caption,
+             "figure": _png(x.figure) if x.figure is not None else None}
+            for x in sections
+        ],
     )

@@ -29,6 +29,7 @@ __all__ = [
     "validate_codes",
     "to_numbers",
     "validate_indicator_inputs",
+    "validate_long_table",
     "MISSING_MARKERS",
     "OLD_WOLVERHAMPTON_WARDS",
     "GB_BOUNDS",
@@ -519,3 +520,86 @@ def check_coordinates(
             f"Britain: {preview(rows, 3)}{hint}; expected British National Grid metres"
         )
     return inside, problems
+
+
+def validate_long_table(
+    table: pd.DataFrame,
+    areas: pd.Index,
+    *,
+    source: str,
+    code_name: str,
+    keys: Sequence[str],
+    counts: Sequence[str],
+    year_column: str | None = None,
+    missing_values: Collection[str] = MISSING_VALUES,
+) -> pd.DataFrame:
+    """Check a table with several rows per area (years, groups) and parse its numbers.
+
+    Rules: every named column exists; codes are known boundary codes; each combination
+    of code and ``keys`` appears once; years are whole numbers; counts are whole numbers
+    of zero or more (missing-value markers stay missing, never zero).
+
+    Returns
+    -------
+    DataFrame
+        The table with counts as floats and the year as integers, rows as read.
+
+    Raises
+    ------
+    ValidationError
+        Listing every problem found.
+    """
+    problems: list[str] = []
+    text_columns = [c for c in keys if c != year_column]
+    for column in text_columns:
+        if column not in table.columns:
+            problems.append(
+                f"{source}: column {column!r} not found{close_matches(column, table.columns)}"
+            )
+            continue
+        blank = table.index[table[column].astype(str).str.strip() == ""]
+        if len(blank):
+            problems.append(f"{source}: column {column!r} is empty on row(s) {preview(blank)}")
+    numeric = [*counts, *([year_column] if year_column else [])]
+    out, found = to_numbers(table, numeric, source=source, missing_values=missing_values)
+    problems += found
+    codes = out[code_name]
+    blank = out.index[codes == ""]
+    if len(blank):
+        problems.append(f"{source}: column {code_name!r} is empty on row(s) {preview(blank)}")
+    unknown = codes[~codes.isin(areas) & (codes != "")]
+    if len(unknown):
+        old = unknown.isin(OLD_WOLVERHAMPTON_WARDS).any()
+        hint = ("; some are pre-2023 Wolverhampton ward codes: re-base the figures on the "
+                "current wards (E05014838–E05014857)") if old else ""
+        problems.append(
+            f"{source}: {len(unknown)} row(s) have a code in {code_name!r} that is not among "
+            f"the {len(areas)} boundary codes: "
+            f"{preview([f'{c} (row {r})' for r, c in unknown.items()])}{hint}"
+        )
+    if year_column and year_column in out.columns and not found:
+        year = out[year_column]
+        bad = year.isna() | (np.floor(year) != year)
+        if bad.any():
+            problems.append(f"{source}: column {year_column!r} must hold a whole year on every "
+                            f"row; rows {preview(out.index[bad])}")
+        else:
+            out[year_column] = year.astype(int)
+    for column in counts:
+        if column not in out.columns or found:
+            continue
+        values = out[column]
+        wrong = values.notna() & ((values < 0) | (np.floor(values) != values))
+        if wrong.any():
+            rows = [f"row {r}: {v:g}" for r, v in values[wrong].items()]
+            problems.append(f"{source}: column {column!r} should hold whole counts of 0 or "
+                            f"more; {preview(rows, 3)}")
+    key_columns = [code_name, *[k for k in keys if k in out.columns]]
+    if not problems:
+        dup = out.duplicated(key_columns, keep=False)
+        if dup.any():
+            problems.append(f"{source}: each {' + '.join(key_columns)} should appear once; "
+                            f"repeated on rows {preview(out.index[dup])}")
+    if problems:
+        raise ValidationError(problems)
+    return out

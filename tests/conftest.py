@@ -313,3 +313,53 @@ def screenshot(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return take
+
+
+#: TOML lines declaring the synthetic long tables of :func:`write_long_tables`.
+LONG_TABLES = """
+[inputs.trends]
+path = "trends.csv"
+count_columns = ["sen_support_count", "ehcp_count"]
+denominator_column = "pupils_count"
+
+[inputs.conversion]
+path = "conversion.csv"
+breakdown_columns = ["gender"]
+
+[inputs.representation]
+path = "representation.csv"
+breakdown_columns = ["ethnicity"]
+"""
+
+
+def write_long_tables(folder: Path) -> dict[str, pd.DataFrame]:
+    """Write synthetic yearly and breakdown tables for the 3 x 3 grid (SEED-fixed).
+
+    The north-east corner ward (E05900009) has SEN support rising 15% a year and converts
+    at three times the rate of the rest; ward E05900001 has only 2 EHC plans a year (a
+    count to suppress); group "B" is over-represented among EHC plans everywhere.
+    """
+    rng = np.random.default_rng(SEED)
+    trend_rows, conversion_rows, representation_rows = [], [], []
+    for i, code in enumerate(GRID_CODES):
+        growth = 1.15 if i == 8 else 1.02
+        for k, year in enumerate(range(2019, 2024)):
+            pupils = 1000 + 10 * k
+            trend_rows.append({"ward_code": code, "year": year, "pupils_count": pupils,
+                               "sen_support_count": int(120 * growth**k),
+                               "ehcp_count": 2 if i == 0 else 25 + k})
+            for gender in ("F", "M"):
+                sen = int(rng.integers(40, 80))
+                rate = 0.12 if i == 8 else 0.04
+                conversion_rows.append({"ward_code": code, "year": year, "gender": gender,
+                                        "sen_support_count": sen,
+                                        "new_ehcp_count": int(rng.binomial(sen, rate))})
+        for group, pupils, rate in (("A", 600, 0.02), ("B", 300, 0.06), ("C", 100, 0.03)):
+            representation_rows.append({"ward_code": code, "ethnicity": group,
+                                        "pupils_count": pupils,
+                                        "ehcp_count": int(rng.binomial(pupils, rate))})
+    frames = {"trends": pd.DataFrame(trend_rows), "conversion": pd.DataFrame(conversion_rows),
+              "representation": pd.DataFrame(representation_rows)}
+    for name, frame in frames.items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    return frames

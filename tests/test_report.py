@@ -101,3 +101,19 @@ def test_run_writes_map_figures_and_report(make_area, cli, tmp_path):
     assert "SEND need index: Grid" in html
     assert 'href="ranked_wards.csv"' in html
     assert (out / "need_map.html").stat().st_size < 1_000_000
+
+
+def test_extra_sections_follow_the_first_page_escaped_or_are_absent(wards_for_map):
+    frame = wards_for_map.drop(columns="geometry")
+    assert 'class="more"' not in report.render_report(frame, area_name="Grid")
+    png = figures.to_png(figures.index_map(wards_for_map))
+    html = report.render_report(frame, area_name="Grid", sections=[
+        report.ReportSection("Trends over time", ("Rising <fast>.", "Counts withheld."), png,
+                             "Trend lines"),
+        report.ReportSection("Representation", ("No group stands out.",)),
+    ])
+    flat = strip(html)
+    assert flat.index('<divclass="more">') > flat.index("Readwithcare")
+    assert "<h2>Trendsovertime</h2><p>Rising&lt;fast&gt;.</p><p>Countswithheld.</p>" in flat
+    assert html.count("data:image/png;base64,") == 1
+    assert "<h2>Representation</h2><p>Nogroupstandsout.</p></section>" in flat
