@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ._errors import ValidationError, preview
+from ._errors import ValidationError, close_matches, preview
 from .join import locate_points, weighted_mean
 
 __all__ = [
@@ -25,6 +25,8 @@ __all__ = [
     "build_dataset",
     "dataset_config",
     "data_dictionary",
+    "ENGLAND",
+    "resolve_areas",
     "SETTINGS",
     "ATTRIBUTION",
 ]
@@ -34,6 +36,14 @@ log = logging.getLogger(__name__)
 CRS = "EPSG:27700"
 #: Schools this close (metres) outside the generalised boundaries go to the nearest area.
 SNAP_M = 250.0
+#: Lookup method of an LSOA whose ONS best-fit ward still exists (see PROVENANCE.md).
+UNCHANGED = "ons_bestfit_ward24_code_unchanged_in_wd25"
+#: Below this share of its area inside its best-fit ward, an LSOA is said to straddle wards.
+STRADDLE_SHARE = 0.5
+#: The first user's authority, whose build adds ward-level child-poverty figures.
+WOLVERHAMPTON = "E08000031"
+#: Display name of a build of every local authority.
+ENGLAND = "England"
 
 ATTRIBUTION = (
     "Contains public sector information licensed under the Open Government Licence v3.0. "
@@ -145,15 +155,22 @@ class AreaDataset:
         return re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_") or "area"
 
 
-def build_dataset(raw: Mapping[str, pd.DataFrame], lad_codes: Sequence[str]) -> AreaDataset:
+def build_dataset(
+    raw: Mapping[str, pd.DataFrame], lad_codes: Sequence[str] | None = None, *,
+    name: str | None = None,
+) -> AreaDataset:
     """Derive boundaries and ward, LSOA and school tables for some local authorities.
 
     Parameters
     ----------
     raw : mapping
         Frames from :func:`geo_send.load.read_raw_area`.
-    lad_codes : sequence of str
-        The local authority codes the frames were filtered to.
+    lad_codes : sequence of str, optional
+        The local authority codes the frames were filtered to; ``None`` takes every
+        authority in the ward boundaries (all of England).
+    name : str, optional
+        Display name; by default the authorities' names (up to three), "England" for
+        all of them, or "N local authorities".
 
     Returns
     -------
@@ -163,7 +180,19 @@ def build_dataset(raw: Mapping[str, pd.DataFrame], lad_codes: Sequence[str]) -> 
     ------
     ValidationError
         If a code has no boundaries, or the LSOA lookup and boundaries disagree.
+
+    Notes
+    -----
+    Nothing is dropped silently. Each of these is counted, listed in ``notes`` and
+    handled as stated there: wards created or redrawn by a ward boundary review since
+    the ONS best-fit lookup (their LSOAs are assigned by largest area overlap), LSOAs
+    that straddle wards, LSOAs without a ward, wards without an LSOA (their resident
+    figures stay missing), suppressed IDACI numerators (left out of numerator and
+    denominator alike), schools without a location and schools outside the area.
     """
+    all_areas = lad_codes is None
+    if all_areas:
+        lad_codes = sorted(set(raw["wards"]["LAD25CD"].astype(str)))
     codes = tuple(lad_codes)
     notes: list[str] = []
     wards_raw, lsoas_raw = raw["wards"], raw["lsoas"]
@@ -174,10 +203,20 @@ def build_dataset(raw: Mapping[str, pd.DataFrame], lad_codes: Sequence[str]) -> 
             f"no wards for local authority code(s) {', '.join(missing)} in the national ward "
             "boundaries (LAD 2025 codes, e.g. E08000031 for Wolverhampton)"
         )
+    if len(set(codes)) != len(codes):
+        raise ValidationError(f"local authority code(s) given twice: {', '.join(codes)}")
     lad_names = (
         wards_raw.drop_duplicates("LAD25CD").set_index("LAD25CD")["LAD25NM"].reindex(codes)
     )
-    name = " and ".join(lad_names) if len(codes) <= 3 else f"{len(codes)} local authorities"
+    if name is None:
+        if all_areas:
+            name = ENGLAND
+        elif len(codes) <= 3:
+            name = " and ".join(lad_names)
+        else:
+            name = f"{len(codes)} local authorities"
+    log.info("building %s: %d ward(s), %d LSOA(s), %d school(s)", name, len(wards_raw),
+             len(lsoas_raw), len(raw["schools"]))
 
     wards = gpd.GeoDataFrame(
         {
@@ -212,18 +251,18 @@ def build_dataset(raw: Mapping[str, pd.DataFrame], lad_codes: Sequence[str]) -> 
             f"the LSOA lookup names ward code(s) not in the ward boundaries: "
             f"{preview(sorted(set(stray)))}"
         )
-    changed = raw["lookup"].loc[raw["lookup"]["method"] != "ons_bestfit_ward24_code_unchanged_in_wd25"]
-    if len(changed):
-        notes.append(
-            f"{len(changed)} LSOA(s) were assigned to a May 2025 ward by largest area overlap "
-            "because their ONS best-fit ward no longer exists (ward boundary review)"
-        )
+    _lookup_notes(raw["lookup"], lsoas, wards, notes)
 
     lsoa_table = _lsoa_table(lsoas, raw["imd"], raw["population"], wards, notes)
     schools = _schools(raw["schools"], wards, lsoas, notes)
     ward_table = _ward_table(wards, lsoa_table, schools, notes)
-    if "child_poverty" in raw and "E08000031" in codes:
+    if "child_poverty" in raw and codes == (WOLVERHAMPTON,):
         ward_table = ward_table.join(_child_poverty(raw["child_poverty"], wards, notes))
+    elif WOLVERHAMPTON in codes:
+        notes.append(
+            "Wolverhampton's ward-level child-poverty figures are not used: they cover one "
+            "authority of this area, and an indicator must cover every ward"
+        )
     return AreaDataset(
         name=str(name),
         lad_codes=codes,
@@ -234,6 +273,89 @@ def build_dataset(raw: Mapping[str, pd.DataFrame], lad_codes: Sequence[str]) -> 
         schools=schools,
         notes=tuple(notes),
     )
+
+
+def resolve_areas(requested: Sequence[str], lads: pd.DataFrame) -> list[str] | None:
+    """Turn what a user typed after ``--area`` into LAD 2025 codes.
+
+    Parameters
+    ----------
+    requested : sequence of str
+        Local authority codes (``E08000028``) or names (``Sandwell``, any case); the
+        single word ``all`` or ``england`` means every authority.
+    lads : DataFrame
+        ``LAD25CD`` and ``LAD25NM`` of every authority (:func:`geo_send.load.read_lads`).
+
+    Returns
+    -------
+    list of str or None
+        The codes in the order given, or ``None`` for all of England.
+
+    Raises
+    ------
+    ValidationError
+        Listing every entry that is neither a code nor a name, with close matches.
+    """
+    words = [w.strip() for w in requested if w.strip()]
+    if len(words) == 1 and words[0].lower() in ("all", "england"):
+        return None
+    by_code = {str(c).upper(): str(c) for c in lads["LAD25CD"]}
+    by_name = {str(n).lower(): str(c) for c, n in zip(lads["LAD25CD"], lads["LAD25NM"])}
+    codes, problems = [], []
+    for word in words:
+        code = by_code.get(word.upper()) or by_name.get(word.lower())
+        if code is None:
+            hint = close_matches(word, [*by_code.values(), *lads["LAD25NM"].astype(str)])
+            problems.append(
+                f"--area {word!r} is not a local authority code or name (LAD 2025, e.g. "
+                f"E08000031 or Wolverhampton; 'all' for England){hint}"
+            )
+        elif code in codes:
+            problems.append(f"--area {word!r} names {code} twice")
+        else:
+            codes.append(code)
+    if not words:
+        problems.append("--area is empty: give local authority codes or names, or 'all'")
+    if problems:
+        raise ValidationError(problems)
+    return codes
+
+
+def _lookup_notes(
+    lookup: pd.DataFrame, lsoas: gpd.GeoDataFrame, wards: gpd.GeoDataFrame, notes: list[str]
+) -> None:
+    """Report what the LSOA -> ward best-fit lookup says about ward changes and fit."""
+    not_drawn = pd.Index(lookup["lsoa21_code"]).difference(lsoas.index)
+    if len(not_drawn):
+        notes.append(
+            f"{len(not_drawn)} LSOA(s) of the lookup have no boundary and are left out: "
+            f"{preview(not_drawn)}"
+        )
+    lookup = lookup.loc[lookup["lsoa21_code"].isin(lsoas.index)]
+    changed = lookup.loc[lookup["method"] != UNCHANGED]
+    if len(changed):
+        new_wards = sorted(set(changed["wd25cd"]))
+        old_wards = sorted(set(changed["geographr_ward24_code"].dropna()))
+        notes.append(
+            f"{len(new_wards)} ward(s) were created or redrawn by a ward boundary review since "
+            f"the ONS May 2024 best-fit lookup ({len(old_wards)} old ward code(s) no longer "
+            f"exist); their {len(changed)} LSOA(s) were assigned to the May 2025 ward holding "
+            f"the largest share of their area (not population-weighted): {preview(new_wards)}"
+        )
+    other = lookup.loc[lookup["method"].str.endswith("_in_other_lad")]
+    if len(other):
+        notes.append(
+            f"{len(other)} LSOA(s) have an ONS best-fit ward in another local authority and were "
+            f"assigned by area to a ward of their own authority: {preview(other['lsoa21_code'])}"
+        )
+    share = pd.to_numeric(lookup["lsoa_area_share_in_ward"], errors="coerce")
+    straddle = lookup.loc[share < STRADDLE_SHARE, "lsoa21_code"]
+    if len(straddle):
+        notes.append(
+            f"{len(straddle)} LSOA(s) have less than {STRADDLE_SHARE:.0%} of their area inside "
+            "their best-fit ward (they straddle ward boundaries; the whole LSOA counts towards "
+            f"that ward): {preview(sorted(straddle))}"
+        )
 
 
 def _lsoa_table(
@@ -434,18 +556,99 @@ def _child_poverty(frame: pd.DataFrame, wards: gpd.GeoDataFrame, notes: list[str
     return out
 
 
-def dataset_config(dataset: AreaDataset, *,
+def dataset_config(dataset: AreaDataset, *, level: str = "ward",
                    boundaries_dir: str = "../boundaries") -> str:
-    """Return the TOML configuration text for a built dataset.
+    """Return the TOML configuration text for a built dataset at ward or LSOA level.
 
     Paths are relative to the configuration file, which lives in ``data/``.
+
+    Notes
+    -----
+    The LSOA-level index has no school-located SEN counts: about 24,000 schools spread
+    over 33,755 LSOAs leave most LSOAs with no school (and the rest with one), so a
+    per-LSOA SEN rate would describe one school, not an area. It uses the resident-based
+    figures instead: deprivation (IMD score, IDACI-style rate), the IoD children and
+    young people education score and Census 2021 disability. At both levels the IDACI
+    numerator (2022, DWP/HMRC) is a *rate* over Census 2021 residents aged 0–15, not a
+    proportion: the two come from different sources, and the numerator exceeds the Census
+    count in 125 of England's LSOAs and 4 of its wards.
+    LSOA configs use 999 permutations (the GeoDa default; p cannot go below 0.001) and
+    decile classes on the map (as the IoD publishes LSOA ranks); Fisher–Jenks needs time
+    quadratic in the number of areas without numba.
     """
-    domains = {
-        "prevalence": ("SEND prevalence (school-located)", 0.4),
-        "deprivation": ("Deprivation", 0.4),
-        "outcomes": ("Education outcomes", 0.2),
-    }
-    indicators = [
+    if level not in ("ward", "lsoa"):
+        raise ValueError(f"level must be 'ward' or 'lsoa', got {level!r}")
+    if level == "ward":
+        domains = {
+            "prevalence": ("SEND prevalence (school-located)", 0.4),
+            "deprivation": ("Deprivation", 0.4),
+            "outcomes": ("Education outcomes", 0.2),
+        }
+        indicators = _ward_indicators(dataset)
+        table, boundaries, layer = "ward_indicators.csv", "wards.gpkg", "wards"
+    else:
+        domains = {
+            "deprivation": ("Deprivation", 0.5),
+            "outcomes": ("Education outcomes", 0.25),
+            "disability": ("Disability (residents, all ages)", 0.25),
+        }
+        indicators = _lsoa_indicators()
+        table, boundaries, layer = "lsoa_indicators.csv", "lsoas.gpkg", "lsoas"
+    codes = ", ".join(_toml(c) for c in dataset.lad_codes)
+    lines = [
+        f"# geo_send configuration for {dataset.name} ({_codes_text(dataset.lad_codes)}), "
+        f"{level} level.",
+        "# Written by `geo-send build-data`; paths are relative to this file.",
+        "# Weights are relative: change one number to change the index (see docs/methodology.md).",
+    ]
+    if level == "lsoa":
+        lines += [
+            "# No school-located SEN counts at LSOA level: most LSOAs hold no school, so a",
+            "# per-LSOA SEN rate would describe one school, not an area.",
+        ]
+    lines += [
+        "",
+        "[area]",
+        f"name = {_toml(dataset.name)}",
+        f"level = {_toml(level)}",
+        f"codes = [{codes}]",
+        "",
+        "[inputs]",
+        f'boundaries = "{boundaries_dir}/{boundaries}"',
+        f"boundaries_layer = {_toml(layer)}",
+        f"code_column = {_toml(level + '_code')}",
+        f"name_column = {_toml(level + '_name')}",
+        f"table = {_toml(table)}",
+    ]
+    if level == "ward":
+        lines += [
+            f'lsoa_boundaries = "{boundaries_dir}/lsoas.gpkg"',
+            'lsoa_table = "lsoa_indicators.csv"',
+            'schools = "schools.csv"',
+        ]
+    lines.append("")
+    for name, (label, weight) in domains.items():
+        lines += [f"[domains.{name}]", f"label = {_toml(label)}", f"weight = {weight}", ""]
+    for ind in indicators:
+        lines.append("[[indicators]]")
+        lines += [f"{k} = {_toml(v)}" for k, v in ind.items()]
+        lines.append("")
+    if level == "lsoa":
+        lines += [
+            "[spatial]",
+            "permutations = 999",
+            "local_permutations = 999",
+            "",
+            "[map]",
+            'scheme = "Quantiles"',
+            "k = 10",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _ward_indicators(dataset: AreaDataset) -> list[dict[str, object]]:
+    indicators: list[dict[str, object]] = [
         dict(name="sen_support_pct", label="SEN support, % of pupils (mainstream schools in ward)",
              domain="prevalence", kind="proportion", numerator="school_sen_support_count",
              denominator="school_pupils_count", multiplier=100, direction="higher", weight=1.0,
@@ -456,8 +659,10 @@ def dataset_config(dataset: AreaDataset, *,
              smoothing="global_eb"),
         dict(name="imd_score", label="IMD 2025 score (population-weighted)", domain="deprivation",
              kind="score", column="imd_score", direction="higher", weight=1.0),
+        # a rate, not a proportion: the IDACI numerator (2022, DWP/HMRC) and Census 2021
+        # children come from different sources, and a few wards' numerator is the larger
         dict(name="idaci_pct", label="Children in income-deprived families, % (IDACI-style)",
-             domain="deprivation", kind="proportion", numerator="idaci_count",
+             domain="deprivation", kind="rate", numerator="idaci_count",
              denominator="idaci_children_count", multiplier=100, direction="higher", weight=1.0),
     ]
     if dataset.has_child_poverty:
@@ -473,34 +678,30 @@ def dataset_config(dataset: AreaDataset, *,
              label="IoD 2025 children and young people education score", domain="outcomes",
              kind="score", column="cyp_education_score", direction="higher", weight=1.0)
     )
-    lines = [
-        f"# geo_send configuration for {dataset.name} ({', '.join(dataset.lad_codes)}).",
-        "# Written by `geo-send build-data`; paths are relative to this file.",
-        "# Weights are relative: change one number to change the index (see docs/methodology.md).",
-        "",
-        "[area]",
-        f"name = {_toml(dataset.name)}",
-        'level = "ward"',
-        f"codes = [{', '.join(_toml(c) for c in dataset.lad_codes)}]",
-        "",
-        "[inputs]",
-        f'boundaries = "{boundaries_dir}/wards.gpkg"',
-        'boundaries_layer = "wards"',
-        'code_column = "ward_code"',
-        'name_column = "ward_name"',
-        'table = "ward_indicators.csv"',
-        f'lsoa_boundaries = "{boundaries_dir}/lsoas.gpkg"',
-        'lsoa_table = "lsoa_indicators.csv"',
-        'schools = "schools.csv"',
-        "",
+    return indicators
+
+
+def _lsoa_indicators() -> list[dict[str, object]]:
+    return [
+        dict(name="imd_score", label="IMD 2025 score", domain="deprivation", kind="score",
+             column="imd_score", direction="higher", weight=1.0),
+        dict(name="idaci_pct", label="Children in income-deprived families, % (IDACI-style)",
+             domain="deprivation", kind="rate",
+             numerator="idaci_count", denominator="children_0_15_count", multiplier=100,
+             direction="higher", weight=1.0),
+        dict(name="cyp_education_score",
+             label="IoD 2025 children and young people education score", domain="outcomes",
+             kind="score", column="cyp_education_score", direction="higher", weight=1.0),
+        dict(name="disabled_pct", label="Residents disabled under the Equality Act, % (Census 2021)",
+             domain="disability", kind="proportion", numerator="disabled_count",
+             denominator="disability_residents_count", multiplier=100, direction="higher",
+             weight=1.0),
     ]
-    for name, (label, weight) in domains.items():
-        lines += [f"[domains.{name}]", f"label = {_toml(label)}", f"weight = {weight}", ""]
-    for ind in indicators:
-        lines.append("[[indicators]]")
-        lines += [f"{k} = {_toml(v)}" for k, v in ind.items()]
-        lines.append("")
-    return "\n".join(lines)
+
+
+def _codes_text(codes: Sequence[str]) -> str:
+    """The codes themselves when few, else how many (the TOML lists them all)."""
+    return ", ".join(codes) if len(codes) <= 10 else f"{len(codes)} local authorities"
 
 
 def _toml(value: object) -> str:
@@ -600,7 +801,7 @@ def data_dictionary(dataset: AreaDataset) -> str:
 
     ward_columns = ["ward_code", *dataset.ward_table.columns]
     lines = [
-        f"# Data: {dataset.name} ({', '.join(dataset.lad_codes)})",
+        f"# Data: {dataset.name} ({_codes_text(dataset.lad_codes)})",
         "",
         "Derived by `geo-send build-data` from the open files described in "
         "`shared/data/raw/PROVENANCE.md`; rebuild them with the same command. Nothing here is "
@@ -621,7 +822,11 @@ def data_dictionary(dataset: AreaDataset) -> str:
         "- `ward_indicators.csv`: one row per ward.",
         "- `lsoa_indicators.csv`: one row per LSOA 2021.",
         "- `schools.csv`: one row per school in the DfE January 2023 school-level SEN data.",
-        f"- `{dataset.slug}.toml`: the configuration `geo-send run` uses for this area.",
+        f"- `{dataset.slug}.toml`: the configuration `geo-send run` uses for this area (ward "
+        "level).",
+        f"- `{dataset.slug}_lsoa.toml`: the same area at LSOA level, with resident-based "
+        "indicators only (deprivation, IDACI-style rate, education score, disability): "
+        "school-located SEN counts are too sparse per LSOA, where most LSOAs hold no school.",
         "",
         "## What the build found",
         "",

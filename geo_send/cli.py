@@ -48,8 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--raw", type=Path, default=DEFAULT_RAW,
                        help=f"raw open-data folder (default: {DEFAULT_RAW})")
     build.add_argument("--area", default=None,
-                       help="local authority code(s), comma-separated (default: E08000031, "
-                            "rebuilding the embedded Wolverhampton data)")
+                       help="local authority code(s) or name(s), comma-separated, or 'all' for "
+                            "England (default: E08000031, rebuilding the embedded Wolverhampton "
+                            "data)")
+    build.add_argument("--name", default=None,
+                       help="display name of the area (default: the authorities' names)")
     build.add_argument("--out", type=Path, default=None,
                        help="folder to write boundaries/ and data/ into (required with --area)")
     return parser
@@ -81,26 +84,33 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .build import build_dataset
+    from .build import build_dataset, resolve_areas
     from .config import default_root
-    from .load import read_raw_area
+    from .load import read_lads, read_raw_area
     from .outputs import write_dataset
 
+    if args.area is not None and args.out is None:
+        raise _UsageError("--out is required with --area (a folder for the new dataset)")
+    if not args.raw.is_dir():
+        raise _UsageError(f"{args.raw}: raw open-data folder not found (use --raw)")
+    codes: list[str] | None
     if args.area is None:
         codes, root = ["E08000031"], args.out or default_root()
     else:
-        codes = [c.strip() for c in args.area.split(",") if c.strip()]
-        if args.out is None:
-            raise _UsageError("--out is required with --area (a folder for the new dataset)")
-        root = args.out
-    if not args.raw.is_dir():
-        raise _UsageError(f"{args.raw}: raw open-data folder not found (use --raw)")
-    log.info("building the dataset for %s from %s", ", ".join(codes), args.raw)
-    dataset = build_dataset(read_raw_area(args.raw, codes), codes)
+        codes, root = resolve_areas(args.area.split(","), read_lads(args.raw)), args.out
+    started = time.perf_counter()
+    log.info("building the dataset for %s from %s",
+             "all of England" if codes is None else ", ".join(codes), args.raw)
+    dataset = build_dataset(read_raw_area(args.raw, codes), codes, name=args.name)
+    log.info("what the build found (also in data/README.md):")
     for note in dataset.notes:
-        log.info("  %s", note)
+        log.info("  - %s", note)
+    log.info("writing %s: %d wards, %d LSOAs, %d schools", root, len(dataset.wards),
+             len(dataset.lsoas), len(dataset.schools))
     for path in write_dataset(dataset, root).values():
         print(path)
+    log.info("done in %.1f s; run it with: geo-send run --config %s", time.perf_counter() - started,
+             Path(root) / "data" / f"{dataset.slug}.toml")
     return 0
 
 

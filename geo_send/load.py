@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 
@@ -26,6 +27,7 @@ __all__ = [
     "read_sites",
     "read_pupil_chunks",
     "read_raw_area",
+    "read_lads",
     "file_sha256",
     "PUPIL_CHUNK_ROWS",
     "NATIONAL_FILES",
@@ -45,6 +47,7 @@ NATIONAL_FILES = {
     "imd": "national/imd2025_lsoa21_england.csv",
     "population": "national/census21_population_lsoa21_england.csv",
     "schools": "national/schools_sen_jan2023_england.csv",
+    "lads": "national/england_lad.gpkg",
 }
 #: Wolverhampton-only extra: children in relative low-income families by current ward.
 CHILD_POVERTY_FILE = "child_poverty/children_low_income_ahc_ward_fye2024_2025_wolverhampton.csv"
@@ -365,12 +368,38 @@ def read_sites(path: Path) -> pd.DataFrame:
 
 
 def read_pupil_chunks(
-    path: Path, columns: Sequence[str], *, chunk_rows: int = PUPIL_CHUNK_ROWS
+    path: Path,
+    columns: Sequence[str],
+    *,
+    chunk_rows: int | None = None,
+    dtypes: Mapping[str, str] | None = None,
+    na_values: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Stream pupil-level records in chunks of ``chunk_rows`` (bounded memory).
 
     Encoding and delimiter are detected as in :func:`read_table`; rows whose requested
-    columns are all blank are dropped. The index ``csv_row`` counts records (header = 1).
+    columns are all blank are dropped. Only ``columns`` are parsed (pandas' C parser with ``usecols``), each with its dtype
+    from ``dtypes`` (default ``str``): ``"category"`` keeps a code column to a few bytes
+    per row, ``"float64"`` parses coordinates without building strings. Memory is that
+    of one chunk, whatever the size of the file.
+
+    Parameters
+    ----------
+    path : Path
+        CSV with a header row; encoding and delimiter are detected.
+    columns : sequence of str
+        Columns to read (surrounding spaces in the header are ignored).
+    chunk_rows : int, optional
+        Rows per chunk; default :data:`PUPIL_CHUNK_ROWS`.
+    dtypes : mapping of str to str, optional
+        dtype per column.
+    na_values : mapping of str to sequence of str, optional
+        Text read as missing, per column (other columns keep every value as text).
+
+    Yields
+    ------
+    DataFrame
+        One chunk, indexed by the CSV row number (``csv_row``; the header is row 1).
 
     Raises
     ------
@@ -387,31 +416,46 @@ def read_pupil_chunks(
         header = pd.read_csv(path, nrows=0, encoding=encoding, sep=sep).columns
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputFileError(f"{path}: cannot read as CSV ({exc})") from None
-    header = [str(c).strip() for c in header]
-    missing = [c for c in columns if c not in header]
+    raw_name = {str(c).strip(): c for c in header}
+    missing = [c for c in columns if c not in raw_name]
     if missing:
         raise ValidationError(
-            [f"{path}: column {c!r} not found{close_matches(c, header)}" for c in missing]
+            [f"{path}: column {c!r} not found{close_matches(c, list(raw_name))}" for c in missing]
         )
+    dtypes = dict(dtypes or {})
     reader = pd.read_csv(
         path,
-        usecols=lambda c: str(c).strip() in columns,
-        dtype=str,
+        usecols=[raw_name[c] for c in columns],
+        dtype={raw_name[c]: dtypes.get(c, str) for c in columns},
+        na_values={raw_name[c]: list(v) for c, v in (na_values or {}).items()},
         keep_default_na=False,
         encoding=encoding,
         sep=sep,
-        chunksize=chunk_rows,
+        engine="c",
+        low_memory=False,  # one parse per chunk: no sub-chunks whose categories need merging
+        chunksize=chunk_rows or PUPIL_CHUNK_ROWS,
     )
     first = 2
     try:
-        for chunk in reader:
-            chunk.columns = [str(c).strip() for c in chunk.columns]
-            chunk.index = pd.RangeIndex(first, first + len(chunk), name="csv_row")
-            first += len(chunk)
-            blank = chunk.apply(lambda col: col.str.strip() == "").all(axis=1)
-            yield chunk.loc[~blank]
+        with reader:
+            for chunk in reader:
+                chunk.columns = [str(c).strip() for c in chunk.columns]
+                chunk.index = pd.RangeIndex(first, first + len(chunk), name="csv_row")
+                first += len(chunk)
+                blank = np.logical_and.reduce([_blank(chunk[c]) for c in chunk.columns])
+                yield chunk.loc[~blank] if blank.any() else chunk
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputFileError(f"{path}: cannot read as CSV near record {first} ({exc})") from None
+
+
+def _blank(column: pd.Series) -> np.ndarray:
+    """Whether each value is blank, looking at each distinct value of a categorical once."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        labels = column.cat.categories.astype(str).str.strip() == ""
+        return np.append(labels, True)[column.cat.codes.to_numpy()]  # code -1: missing
+    if pd.api.types.is_numeric_dtype(column):
+        return column.isna().to_numpy()
+    return (column.astype(str).str.strip() == "").to_numpy()
 
 
 # -- raw open data for the dataset builder ------------------------------------------------
@@ -428,15 +472,22 @@ def _in_list(column: str, codes: Sequence[str]) -> str:
     return f"{column} IN ({quoted})"
 
 
-def read_raw_area(raw: Path, lad_codes: Sequence[str]) -> dict[str, pd.DataFrame]:
+def read_lads(raw: Path) -> pd.DataFrame:
+    """Codes and names of every local authority district (LAD 2025), without geometry."""
+    path = _raw(Path(raw), NATIONAL_FILES["lads"])
+    return pyogrio.read_dataframe(path, columns=["LAD25CD", "LAD25NM"], read_geometry=False)
+
+
+def read_raw_area(raw: Path, lad_codes: Sequence[str] | None) -> dict[str, pd.DataFrame]:
     """Read the national open files for some local authorities.
 
     Parameters
     ----------
     raw : Path
         The raw data folder (``../shared/data/raw``); see its ``PROVENANCE.md``.
-    lad_codes : sequence of str
-        Local authority district codes (LAD 2025), e.g. ``["E08000031"]``.
+    lad_codes : sequence of str or None
+        Local authority district codes (LAD 2025), e.g. ``["E08000031"]``; ``None``
+        reads all of England.
 
     Returns
     -------
@@ -446,32 +497,36 @@ def read_raw_area(raw: Path, lad_codes: Sequence[str]) -> dict[str, pd.DataFrame
         ``child_poverty``; each filtered to the requested authorities.
     """
     raw = Path(raw)
-    codes = list(lad_codes)
+    codes = None if lad_codes is None else list(lad_codes)
+    where = None if codes is None else _in_list("LAD25CD", codes)
+
+    def keep(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+        return frame if codes is None else frame.loc[frame[column].isin(codes)]
+
     out: dict[str, pd.DataFrame] = {}
-    out["wards"] = gpd.read_file(
-        _raw(raw, NATIONAL_FILES["wards"]), where=_in_list("LAD25CD", codes), engine="pyogrio"
-    )
-    out["lsoas"] = gpd.read_file(
-        _raw(raw, NATIONAL_FILES["lsoas"]), where=_in_list("LAD25CD", codes), engine="pyogrio"
-    )
+    log.info("reading national boundaries (wards, LSOAs)")
+    out["wards"] = gpd.read_file(_raw(raw, NATIONAL_FILES["wards"]), where=where, engine="pyogrio")
+    out["lsoas"] = gpd.read_file(_raw(raw, NATIONAL_FILES["lsoas"]), where=where, engine="pyogrio")
+    log.info("reading national tables (lookup, IoD 2025, Census 2021, schools)")
     lookup = pd.read_csv(_raw(raw, NATIONAL_FILES["lookup"]), dtype=str)
-    out["lookup"] = lookup.loc[lookup["lad25cd"].isin(codes)]
+    out["lookup"] = keep(lookup, "lad25cd")
     imd = pd.read_csv(_raw(raw, NATIONAL_FILES["imd"]), dtype={"lsoa21_code": str})
-    out["imd"] = imd.loc[imd["lad25cd"].isin(codes)]
+    out["imd"] = keep(imd, "lad25cd")
     pop = pd.read_csv(_raw(raw, NATIONAL_FILES["population"]), dtype={"lsoa21_code": str})
-    out["population"] = pop.loc[pop["lad25cd"].isin(codes)]
+    out["population"] = keep(pop, "lad25cd")
     schools = pd.read_csv(
         _raw(raw, NATIONAL_FILES["schools"]),
         dtype={"urn": "Int64", "new_la_code": str, "school_name": str},
     )
-    out["schools"] = schools.loc[schools["new_la_code"].isin(codes)]
-    if "E08000031" in codes:
+    out["schools"] = keep(schools, "new_la_code")
+    if codes is not None and "E08000031" in codes:
         out["child_poverty"] = pd.read_csv(
             _raw(raw, CHILD_POVERTY_FILE), dtype=str, thousands=","
         )
     for key, frame in out.items():
         frame.attrs["source"] = key
-    log.info("read national open data for %s", ", ".join(codes))
+    log.info("read national open data for %s",
+             "all of England" if codes is None else ", ".join(codes))
     return out
 
 

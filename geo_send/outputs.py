@@ -538,6 +538,9 @@ def _write_long_tables(
 def write_dataset(dataset: AreaDataset, root: str | Path) -> dict[str, Path]:
     """Write a built dataset: ``boundaries/*.gpkg`` and ``data/*`` under ``root``.
 
+    ``data/`` holds the tables, the data dictionary and two configurations: one at
+    ward level (``{slug}.toml``) and one at LSOA level (``{slug}_lsoa.toml``).
+
     Returns
     -------
     dict of str to Path
@@ -551,6 +554,7 @@ def write_dataset(dataset: AreaDataset, root: str | Path) -> dict[str, Path]:
         "lsoa_table": root / "data" / "lsoa_indicators.csv",
         "schools": root / "data" / "schools.csv",
         "config": root / "data" / f"{dataset.slug}.toml",
+        "lsoa_config": root / "data" / f"{dataset.slug}_lsoa.toml",
         "readme": root / "data" / "README.md",
     }
     _write_gpkg(paths["wards"], {"wards": dataset.wards.reset_index()})
@@ -559,5 +563,6 @@ def write_dataset(dataset: AreaDataset, root: str | Path) -> dict[str, Path]:
     _write_csv(paths["lsoa_table"], dataset.lsoa_table)
     _write_csv(paths["schools"], dataset.schools, index=False)
     _write_text(paths["config"], dataset_config(dataset))
+    _write_text(paths["lsoa_config"], dataset_config(dataset, level="lsoa"))
     _write_text(paths["readme"], data_dictionary(dataset))
     return paths

@@ -19,7 +19,8 @@ from shapely.geometry import box
 from geo_send.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-RAW = REPO.parent / "shared" / "data" / "raw"
+#: The shared open data beside the checkout; GEO_SEND_RAW points elsewhere (a git worktree).
+RAW = Path(os.environ.get("GEO_SEND_RAW", REPO.parent / "shared" / "data" / "raw"))
 SEED = 12345
 
 #: Codes of the synthetic 3 x 3 grid of 1 km wards.
