@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from ._errors import JoinError, ValidationError, preview
 
@@ -20,6 +21,10 @@ __all__ = [
     "locate_points",
     "SEN_STATUS",
     "normalise_sen_status",
+    "sen_status_codes",
+    "status_codes",
+    "STATUS_ORDER",
+    "PointLocator",
     "count_pupils",
 ]
 
@@ -153,20 +158,35 @@ SEN_STATUS = {
     "sen_support": ("sen support", "sen_support", "k", "support"),
     "none": ("none", "n", "no sen", "no", ""),
 }
+#: Order of the status codes returned by :func:`sen_status_codes`.
+STATUS_ORDER = ("none", "sen_support", "ehcp")
+_SPELLINGS = {spelling: canon for canon, spellings in SEN_STATUS.items() for spelling in spellings}
 
 
-def normalise_sen_status(status: pd.Series, *, source: str, column: str) -> pd.Series:
-    """Map free-text SEN status to ``'ehcp'``, ``'sen_support'`` or ``'none'``.
+def status_codes(status: pd.Series) -> np.ndarray:
+    """SEN status as small integers: 0 none, 1 SEN support, 2 EHCP, -1 not a status.
+
+    Only the distinct spellings are normalised (a categorical column has a handful), so
+    the cost per row is one array lookup; :data:`STATUS_ORDER` gives the order.
+    """
+    cat = status if isinstance(status.dtype, pd.CategoricalDtype) else status.astype("category")
+    spellings = pd.Index(cat.cat.categories.astype(str))
+    canon = spellings.str.strip().str.lower().map(_SPELLINGS)
+    # -1 for an unknown spelling; the appended -1 is what a missing value (code -1) takes
+    to_code = np.append(pd.Index(STATUS_ORDER).get_indexer(canon), -1)
+    return to_code[cat.cat.codes.to_numpy()].astype(np.int8)
+
+
+def sen_status_codes(status: pd.Series, *, source: str, column: str) -> np.ndarray:
+    """SEN status as small integers (:func:`status_codes`), refusing unknown values.
 
     Raises
     ------
     ValidationError
         Listing the rows and values that match none of the accepted spellings.
     """
-    lookup = {spelling: canon for canon, spellings in SEN_STATUS.items() for spelling in spellings}
-    cleaned = status.astype(str).str.strip().str.lower()
-    out = cleaned.map(lookup)
-    bad = out.isna()
+    out = status_codes(status)
+    bad = out < 0
     if bad.any():
         rows = [f"row {r}: {status.loc[r]!r}" for r in status.index[bad][:5]]
         raise ValidationError(
@@ -177,10 +197,82 @@ def normalise_sen_status(status: pd.Series, *, source: str, column: str) -> pd.S
     return out
 
 
+def normalise_sen_status(status: pd.Series, *, source: str, column: str) -> pd.Series:
+    """Map free-text SEN status to ``'ehcp'``, ``'sen_support'`` or ``'none'``.
+
+    Raises
+    ------
+    ValidationError
+        Listing the rows and values that match none of the accepted spellings.
+    """
+    codes = sen_status_codes(status, source=source, column=column)
+    return pd.Series(np.asarray(STATUS_ORDER, dtype=object)[codes], index=status.index,
+                     name=status.name)
+
+
+class PointLocator:
+    """Vectorised point-in-polygon for many points against fixed areas.
+
+    The areas are indexed once (an STR-tree of their bounding boxes, and prepared
+    geometries); :meth:`locate` then places arrays of coordinates without building a
+    GeoDataFrame: bounding-box candidates from the tree, confirmed by
+    ``shapely.intersects_xy`` on the prepared polygons.
+
+    Parameters
+    ----------
+    areas : GeoDataFrame
+        Polygons in the points' projected CRS, indexed by area code.
+
+    Notes
+    -----
+    As in :func:`locate_points`, a point on a shared boundary goes to the area with the
+    smallest code, whatever the order of the rows.
+    """
+
+    def __init__(self, areas: gpd.GeoDataFrame) -> None:
+        self.codes = pd.Index(areas.index)
+        # the tree holds the areas in code order, so "smallest position" = "smallest code"
+        self._order = np.argsort(self.codes.to_numpy(dtype=str), kind="stable")
+        # a copy of each geometry: preparing caches an index inside it, and the caller's
+        # frame is left as it was
+        self._geoms = shapely.from_wkb(shapely.to_wkb(areas.geometry.to_numpy()[self._order]))
+        shapely.prepare(self._geoms)
+        self._tree = shapely.STRtree(self._geoms)
+
+    def locate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Position in ``areas`` of the area holding each point; -1 outside every area."""
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        point, area = self._tree.query(shapely.points(x, y))
+        inside = shapely.intersects_xy(self._geoms[area], x[point], y[point])
+        point, area = point[inside], area[inside]
+        best = np.full(len(x), len(self._geoms), dtype=np.int64)
+        np.minimum.at(best, point, area)
+        found = best < len(self._geoms)
+        out = np.full(len(x), -1, dtype=np.int64)
+        out[found] = self._order[best[found]]
+        return out
+
+    def __repr__(self) -> str:
+        return f"PointLocator({len(self.codes):,} areas)"
+
+
 def count_pupils(
     located: Iterable[pd.DataFrame], *, code_name: str, codes: Sequence[str], prefix: str
 ) -> pd.DataFrame:
     """Sum chunks of located pupils (``code_name``, ``status``) into counts per area.
+
+    Parameters
+    ----------
+    located : iterable of DataFrame
+        Chunks with the area code (``code_name``) and the status (``'none'``,
+        ``'sen_support'``, ``'ehcp'``) of each pupil; categorical columns whose categories
+        are ``codes`` and :data:`STATUS_ORDER` are counted without looking at any string.
+    code_name : str
+    codes : sequence of str
+        Every area, in output order.
+    prefix : str
+        Prefix of the output columns.
 
     Returns
     -------
@@ -188,14 +280,38 @@ def count_pupils(
         Indexed by ``code_name`` over ``codes`` (areas with no pupil get 0, a true zero
         because every pupil was located), with ``{prefix}_pupils_count``,
         ``{prefix}_sen_support_count`` and ``{prefix}_ehcp_count``.
+
+    Raises
+    ------
+    JoinError
+        If a chunk names an area or a status that is not known.
     """
-    total = np.zeros((len(codes), 3), dtype=np.int64)
     index = pd.Index(list(codes), name=code_name)
+    n = len(index)
+    total = np.zeros(n * len(STATUS_ORDER), dtype=np.int64)
     for chunk in located:
-        pos = index.get_indexer(chunk[code_name])
-        status = chunk["status"].to_numpy()
-        np.add.at(total[:, 0], pos, 1)
-        np.add.at(total[:, 1], pos[status == "sen_support"], 1)
-        np.add.at(total[:, 2], pos[status == "ehcp"], 1)
+        area = _positions(chunk[code_name], index)
+        status = _positions(chunk["status"], pd.Index(STATUS_ORDER))
+        unknown = (area < 0) | (status < 0)
+        if unknown.any():
+            first = chunk.loc[unknown, [code_name, "status"]].head(5)
+            raise JoinError(
+                f"{int(unknown.sum())} located pupil(s) name an unknown area or status: "
+                f"{preview(f'{c} / {s}' for c, s in first.itertuples(index=False))}"
+            )
+        total += np.bincount(area * len(STATUS_ORDER) + status, minlength=total.size)
+    by_status = total.reshape(n, len(STATUS_ORDER))
     columns = [f"{prefix}_pupils_count", f"{prefix}_sen_support_count", f"{prefix}_ehcp_count"]
-    return pd.DataFrame(total, index=index, columns=columns)
+    return pd.DataFrame(
+        np.column_stack([by_status.sum(axis=1), by_status[:, 1], by_status[:, 2]]),
+        index=index, columns=columns,
+    )
+
+
+def _positions(values: pd.Series, index: pd.Index) -> np.ndarray:
+    """Position of each value in ``index`` (-1 if absent), cheaply for categoricals."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # the appended -1 is what a missing value (code -1) takes
+        where = np.append(index.get_indexer(values.cat.categories), -1).astype(np.int64)
+        return where[values.cat.codes.to_numpy()]
+    return np.asarray(index.get_indexer(values), dtype=np.int64)

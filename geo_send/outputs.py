@@ -19,6 +19,7 @@ import logging
 import os
 import platform
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -281,7 +282,8 @@ def write_outputs(
     """
     out = check_out_dir(out_dir, result.config)
     cfg = result.config
-    say = progress or (lambda message: log.info("%s", message))
+    timings = dict(result.timings)
+    say = _timing(progress or (lambda message: log.info("%s", message)), timings)
     stem = f"ranked_{cfg.level}s"
     paths = {
         "ranked_csv": out / f"{stem}.csv",
@@ -380,6 +382,7 @@ def write_outputs(
                 _csv_to(stage.path(paths["ranked_csv_internal"]), true.ranked)
                 _gpkg_to(stage.path(paths["geopackage_internal"]),
                          {f"{cfg.level}s": true.wards.reset_index()})
+            say.finish()
             paths["manifest"] = out / "run_manifest.json"
             disclosure = published.summary()
             disclosure["unsuppressed_internal_copy"] = (
@@ -401,6 +404,7 @@ def write_outputs(
                 "disclosure": disclosure,
                 "input_notes": list(result.notes),
                 "outputs": {k: p.relative_to(out).as_posix() for k, p in paths.items()},
+                "timings_s": {k: round(v, 3) for k, v in timings.items()},
             }
             _text_to(stage.path(paths["manifest"]),
                      json.dumps(manifest, indent=2, sort_keys=False) + "\n")
@@ -408,6 +412,30 @@ def write_outputs(
         raise OutputError(f"{out}: could not write the outputs ({exc}); earlier outputs in the "
                           "folder are unchanged") from None
     return paths
+
+
+class _timing:  # noqa: N801 - used like a function
+    """A progress callback that also times each step: from its message to the next one.
+
+    ``timings["write need_map.html"]`` is the time from "writing need_map.html" to the
+    next message (or to :meth:`finish`); the run manifest records them.
+    """
+
+    def __init__(self, say: Callable[[str], None], timings: dict[str, float]) -> None:
+        self.say, self.timings = say, timings
+        self.current: str | None = None
+        self.started = 0.0
+
+    def __call__(self, message: str) -> None:
+        self.finish()
+        self.current, self.started = message.replace("writing ", "write ", 1), time.perf_counter()
+        self.say(message)
+
+    def finish(self) -> None:
+        """Record the time of the step in progress, if any."""
+        if self.current is not None:
+            self.timings[self.current] = time.perf_counter() - self.started
+            self.current = None
 
 
 def _rerun(cfg: Config) -> str:

@@ -7,6 +7,7 @@ it writes nothing. :func:`geo_send.outputs.write_outputs` is the only writer.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +22,10 @@ from . import siting as siting_stage
 from . import spatial
 from . import uncertainty as uncertainty_stage
 from ._errors import GeoSendError, JoinError, ValidationError, combine, preview
+from ._progress import Progress, step
 from .config import Config, Inputs, PupilInput
 from .equity import compute_conversion, compute_representation
-from .join import SEN_STATUS, count_pupils, join_tables, locate_points
+from .join import STATUS_ORDER, PointLocator, count_pupils, join_tables, status_codes
 from .load import file_sha256, read_boundaries, read_pupil_chunks, read_sites, read_table
 from .trends import compute_trends
 from .validate import (
@@ -40,6 +42,9 @@ __all__ = ["Result", "run", "load_areas", "load_table", "load_inputs", "site_hub
            "analyse_long_tables"]
 
 log = logging.getLogger(__name__)
+
+#: Pupils this close (metres) outside the generalised boundaries go to the nearest area.
+PUPIL_SNAP_M = 250.0
 
 #: Plain-language name of the need index in sentences.
 NEED_INDEX_LABEL = "SEND need index"
@@ -97,6 +102,8 @@ class Result:
 
     All frames hold true values; :func:`write_outputs` suppresses small counts in what it
     publishes.
+    timings : dict
+        Seconds spent in each step (recorded in the run manifest, nowhere else).
     """
 
     config: Config
@@ -113,6 +120,7 @@ class Result:
     trend_series: pd.DataFrame | None = None
     conversion: pd.DataFrame | None = None
     representation: pd.DataFrame | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def sensitivity(self) -> pd.DataFrame:
@@ -314,94 +322,172 @@ def count_located_pupils(cfg: Config, areas: gpd.GeoDataFrame) -> pd.DataFrame:
 
     Each pupil is located by LSOA code (through the LSOA table's ward column) or by
     easting/northing (point in polygon, EPSG:27700). Every pupil must be located: a
-    pupil outside every area or with an unknown LSOA is an error, never dropped. The
-    whole file is read and every problem reported together.
+    pupil with an unknown LSOA, or outside every area by more than :data:`PUPIL_SNAP_M`
+    (generalised boundaries clip coasts), is an error, never dropped; pupils just outside
+    go to the nearest area and are counted in a warning. The whole file is read and
+    every problem reported together.
+
+    Notes
+    -----
+    The file is read in chunks of :data:`geo_send.load.PUPIL_CHUNK_ROWS` rows, parsing
+    only the columns needed: codes and status as categoricals (a handful of distinct
+    strings per chunk, each normalised once), coordinates straight to floats. Each chunk
+    becomes one integer array of area positions and one of status codes, counted with
+    ``numpy.bincount``; nothing the size of the file is ever held, so memory is bounded
+    by the chunk size (about 9 million pupils: see ``benchmarks/pupils.py``). A file
+    whose coordinates are not plain numbers (thousands separators, markers such as
+    ``c``) is read again with the coordinates as text, parsed as tables are.
     """
+    try:
+        return _count_located_pupils(cfg, areas, text_coordinates=False)
+    except _NotPlainNumbers:
+        log.info("pupil coordinates are not plain numbers: reading them as text (slower)")
+        return _count_located_pupils(cfg, areas, text_coordinates=True)
+
+
+class _NotPlainNumbers(Exception):
+    """The C parser met text in a coordinate column."""
+
+
+class _Rows:
+    """The first few offending rows of a kind, and how many there are."""
+
+    def __init__(self) -> None:
+        self.first: list[str] = []
+        self.count = 0
+
+    def add(self, rows, count: int) -> None:
+        """Keep the first of ``rows`` (an iterable of labels) and add ``count``."""
+        self.count += count
+        self.first.extend(list(rows)[: max(0, 5 - len(self.first))])
+
+    def __str__(self) -> str:
+        shown = ", ".join(self.first[:3])
+        return shown + (f", … ({self.count} in all)" if self.count > 3 else f" ({self.count})")
+
+
+def _count_located_pupils(
+    cfg: Config, areas: gpd.GeoDataFrame, *, text_coordinates: bool
+) -> pd.DataFrame:
     spec = cfg.inputs.pupils
     assert spec is not None
     source = str(spec.path)
+    codes = pd.Index(areas.index, name=cfg.code_name)
+    status_column = spec.status_column
+    dtypes: dict[str, str] = {status_column: "category"}
+    na_values: dict[str, list[str]] = {}
     if spec.lsoa_column:
-        lsoa_to_area = _lsoa_lookup(cfg, areas)
-        columns = [spec.lsoa_column, spec.status_column]
+        lsoa_column = spec.lsoa_column
+        lookup = _lsoa_lookup(cfg, areas)
+        lsoa_position = pd.Series(codes.get_indexer(lookup.to_numpy()), index=lookup.index)
+        columns = [lsoa_column, status_column]
+        dtypes[lsoa_column] = "category"
     else:
-        columns = [str(spec.easting_column), str(spec.northing_column), spec.status_column]
+        x_column, y_column = str(spec.easting_column), str(spec.northing_column)
+        locator = PointLocator(areas)
+        columns = [x_column, y_column, status_column]
+        if not text_coordinates:
+            dtypes.update({x_column: "float64", y_column: "float64"})
+            markers = {m.strip() for m in cfg.inputs.missing_values}
+            markers = sorted(markers | {m.upper() for m in markers} | {""})
+            na_values = {x_column: markers, y_column: markers}
     problems: list[str] = []
-    bad_status: list[str] = []
-    bad_lsoa: list[str] = []
-    outside: list[str] = []
-    swapped = [0]
-    statuses = {spelling: canon
-                for canon, spellings in SEN_STATUS.items() for spelling in spellings}
+    bad_status, bad_lsoa, outside = _Rows(), _Rows(), _Rows()
+    swapped = snapped = 0
 
-    def located():
-        for chunk in read_pupil_chunks(spec.path, columns):
-            ok = pd.Series(True, index=chunk.index)
-            status = chunk[spec.status_column].str.strip().str.lower().map(statuses)
-            wrong = status.isna()
-            bad_status.extend(f"row {r}: {v!r}" for r, v in chunk.loc[wrong, spec.status_column]
-                              .items())
-            ok &= ~wrong
-            if spec.lsoa_column:
-                lsoa = clean_codes(chunk[spec.lsoa_column])
-                codes = lsoa.map(lsoa_to_area)
-                bad = codes.isna()
-                bad_lsoa.extend(f"row {r}: {v!r}" for r, v in lsoa[bad].items())
-                ok &= ~bad
-            else:
-                xy, found = to_numbers(chunk, columns[:2], source=source,
-                                       missing_values=cfg.inputs.missing_values)
-                problems.extend(found)
-                usable, found = check_coordinates(
-                    xy[columns[0]], xy[columns[1]], source=source,
-                    columns=(columns[0], columns[1]),
-                )
-                problems.extend(found)
-                points = gpd.GeoDataFrame(
-                    geometry=gpd.points_from_xy(xy.loc[usable, columns[0]],
-                                                xy.loc[usable, columns[1]]),
-                    index=chunk.index[usable], crs=areas.crs,
-                )
-                found_codes, _ = locate_points(points, areas, code_name=cfg.code_name)
-                codes = found_codes.reindex(chunk.index)
-                out = usable & codes.isna()
-                outside.extend(f"row {r}" for r in chunk.index[out])
-                if out.any():
-                    flipped = gpd.GeoDataFrame(
-                        geometry=gpd.points_from_xy(xy.loc[out, columns[1]],
-                                                    xy.loc[out, columns[0]]),
-                        index=chunk.index[out], crs=areas.crs,
-                    )
-                    inside, _ = locate_points(flipped, areas, code_name=cfg.code_name)
-                    swapped[0] += int(inside.notna().sum())
-                ok &= usable & ~out
-            if problems or bad_status or bad_lsoa or outside:
+    def locate(chunk: pd.DataFrame, ok: np.ndarray) -> np.ndarray:
+        nonlocal swapped, snapped
+        if spec.lsoa_column:
+            lsoa = chunk[lsoa_column]
+            labels = clean_codes(pd.Series(lsoa.cat.categories.astype(str)))
+            where = np.append(lsoa_position.reindex(labels).fillna(-1).to_numpy(np.int64), -1)
+            position = where[lsoa.cat.codes.to_numpy()]
+            bad = position < 0
+            if bad.any():
+                bad_lsoa.add((f"row {r}: {v!r}" for r, v in lsoa[bad].head(5).items()),
+                             int(bad.sum()))
+            return position
+        if text_coordinates:
+            xy, found = to_numbers(chunk, [x_column, y_column], source=source,
+                                   missing_values=cfg.inputs.missing_values)
+            problems.extend(found)
+            x, y = xy[x_column], xy[y_column]
+        else:
+            x, y = chunk[x_column], chunk[y_column]
+        usable, found = check_coordinates(x, y, source=source, columns=(x_column, y_column))
+        problems.extend(found)
+        usable = usable.to_numpy(dtype=bool)
+        xs, ys = x.to_numpy(dtype=float), y.to_numpy(dtype=float)
+        position = np.full(len(chunk), -1, dtype=np.int64)
+        position[usable], near = locator.locate(xs[usable], ys[usable], snap_m=PUPIL_SNAP_M)
+        snapped += int(near.sum())
+        out = usable & (position < 0)
+        if out.any():
+            outside.add((f"row {r}" for r in chunk.index[out][:5]), int(out.sum()))
+            flipped, _ = locator.locate(ys[out], xs[out])
+            swapped += int((flipped >= 0).sum())
+        return position
+
+    progress = Progress(log, "pupil records read")
+    done = 0
+
+    def located() -> Iterator[pd.DataFrame]:
+        nonlocal done
+        chunks = read_pupil_chunks(spec.path, columns, dtypes=dtypes, na_values=na_values)
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except ValueError as exc:
+                if isinstance(exc, GeoSendError) or text_coordinates:
+                    raise
+                raise _NotPlainNumbers() from None
+            status = status_codes(chunk[status_column])
+            ok = status >= 0
+            if not ok.all():
+                wrong = chunk.loc[~ok, status_column].head(5)
+                bad_status.add((f"row {r}: {v!r}" for r, v in wrong.items()), int((~ok).sum()))
+            position = locate(chunk, ok)
+            ok &= position >= 0
+            done += len(chunk)
+            progress.update(done)
+            if problems or bad_status.count or bad_lsoa.count or outside.count:
                 continue  # keep reading to report every problem; count nothing more
-            yield pd.DataFrame({cfg.code_name: codes[ok].to_numpy(),
-                                "status": status[ok].to_numpy()})
+            yield pd.DataFrame({
+                cfg.code_name: pd.Categorical.from_codes(position[ok], categories=codes),
+                "status": pd.Categorical.from_codes(status[ok], categories=STATUS_ORDER),
+            })
 
-    counts = count_pupils(located(), code_name=cfg.code_name, codes=list(areas.index),
+    counts = count_pupils(located(), code_name=cfg.code_name, codes=list(codes),
                           prefix=spec.prefix)
-    if bad_status:
+    if bad_status.count:
         problems.append(
-            f"{source}: column {spec.status_column!r} has {len(bad_status)} value(s) that are "
-            f"not an SEN status ({preview(bad_status, 3)}); expected one of EHCP / SEN support / "
+            f"{source}: column {status_column!r} has {bad_status.count} value(s) that are "
+            f"not an SEN status ({bad_status}); expected one of EHCP / SEN support / "
             "none (or the school census codes E / K / N)"
         )
-    if bad_lsoa:
+    if bad_lsoa.count:
         problems.append(
-            f"{source}: {len(bad_lsoa)} pupil(s) have an LSOA code that is not in the area "
-            f"({preview(bad_lsoa, 3)}); expected LSOA 2021 codes of this area"
+            f"{source}: {bad_lsoa.count} pupil(s) have an LSOA code that is not in the area "
+            f"({bad_lsoa}); expected LSOA 2021 codes of this area"
         )
-    if outside:
+    if outside.count:
         problems.append(
-            f"{source}: {len(outside)} pupil(s) lie outside every area ({preview(outside, 5)}): "
-            "the boundaries do not cover them; expected British National Grid easting/northing "
-            "in metres inside the boundaries"
-            + (f" (are {columns[0]} and {columns[1]} swapped? {swapped[0]} of them fall inside "
-               "with the two exchanged)" if swapped[0] * 2 >= len(outside) else "")
+            f"{source}: {outside.count} pupil(s) lie outside every area, farther than "
+            f"{PUPIL_SNAP_M:.0f} m ({', '.join(outside.first)}"
+            f"{', …' if outside.count > len(outside.first) else ''}): the boundaries do not "
+            "cover them; expected British National Grid easting/northing in metres inside "
+            "the boundaries"
+            + (f" (are {columns[0]} and {columns[1]} swapped? {swapped} of them fall inside "
+               "with the two exchanged)" if swapped * 2 >= outside.count else "")
         )
     if problems:
         raise ValidationError(problems)
+    log.info("located %s pupil records", f"{done:,}")
+    if snapped:
+        log.warning("%s pupil(s) lie just outside the generalised boundaries (within %.0f m) and "
+                    "were given to the nearest area", f"{snapped:,}", PUPIL_SNAP_M)
     return counts
 
 
@@ -504,34 +590,46 @@ def run(cfg: Config | None = None) -> Result:
         Any input problem, as one error listing everything found.
     """
     cfg = cfg or Config.default()
-    hashes = {str(p): file_sha256(p) for p in cfg.inputs.files() if p.is_file()}
-    areas, table, notes = load_inputs(cfg)
-    log.info("loaded %d areas and %d input columns", len(areas), table.shape[1])
-    long_tables = analyse_long_tables(cfg, areas)
+    timings: dict[str, float] = {}
+    with step(log, "hash", "hashing the input files", timings=timings):
+        hashes = {str(p): file_sha256(p) for p in cfg.inputs.files() if p.is_file()}
+    with step(log, "load", f"loading boundaries and tables ({cfg.level} level)", timings=timings):
+        areas, table, notes = load_inputs(cfg)
+    log.info("loaded %s areas and %d input columns", f"{len(areas):,}", table.shape[1])
+    with step(log, "long_tables", "analysing trends, conversion and representation tables",
+              timings=timings):
+        long_tables = analyse_long_tables(cfg, areas)
 
-    graph = smoothing_weights(cfg, areas)
-    values = indicator_stage.compute_indicators(table, cfg.indicators, weights=graph)
-    scores = index_stage.build_index(values, cfg.indicators, cfg.domains, cfg.index)
-    rank = index_stage.rank_areas(scores["need_index"])
+    with step(log, "index", "computing indicators and the need index", timings=timings):
+        graph = smoothing_weights(cfg, areas)
+        values = indicator_stage.compute_indicators(table, cfg.indicators, weights=graph)
+        scores = index_stage.build_index(values, cfg.indicators, cfg.domains, cfg.index)
+        rank = index_stage.rank_areas(scores["need_index"])
     mc_columns = uncertainty_stage.rank_columns(cfg.index.top_n)
     uncertainty = None
     if cfg.index.draws > 0:
-        uncertainty = uncertainty_stage.assess_uncertainty(
-            table, cfg.indicators, cfg.domains, cfg.index, seed=cfg.seed, weights=graph
-        )
+        with step(log, "monte_carlo", f"Monte Carlo rank intervals ({cfg.index.draws:,} draws)",
+                  timings=timings):
+            uncertainty = uncertainty_stage.assess_uncertainty(
+                table, cfg.indicators, cfg.domains, cfg.index, seed=cfg.seed, weights=graph
+            )
         intervals = uncertainty.areas[mc_columns]
     else:
         intervals = pd.DataFrame(np.nan, index=table.index, columns=mc_columns)
 
-    spatial_result = spatial.analyse(
-        areas,
-        spatial_variables(cfg, table, values, scores["need_index"]),
-        cfg.spatial,
-        seed=cfg.seed,
-        names=areas[cfg.name_name],
-    )
+    with step(log, "spatial",
+              f"spatial statistics for {len(areas):,} areas (weights, Moran's I, LISA and Gi* "
+              f"with {cfg.spatial.local_permutations:,} permutations)", timings=timings):
+        spatial_result = spatial.analyse(
+            areas,
+            spatial_variables(cfg, table, values, scores["need_index"]),
+            cfg.spatial,
+            seed=cfg.seed,
+            names=areas[cfg.name_name],
+        )
     local = spatial_result.local
-    scale, scale_stats = lsoa_scale(cfg, scores["need_index"], areas[cfg.name_name])
+    with step(log, "scale", "checking the index at LSOA scale", timings=timings):
+        scale, scale_stats = lsoa_scale(cfg, scores["need_index"], areas[cfg.name_name])
     spatial_stats = {**spatial_result.summary, "scale_sensitivity": scale_stats}
 
     counts = sorted({c for spec in cfg.indicators for c in spec.source_columns}
@@ -555,7 +653,8 @@ def run(cfg: Config | None = None) -> Result:
     )
     wards = gpd.GeoDataFrame(wards, geometry=areas.geometry, crs=areas.crs)
     wards = wards.sort_values(["rank"], kind="stable")
-    siting = site_hubs_for(cfg, wards)
+    with step(log, "siting", "siting hubs", timings=timings):
+        siting = site_hubs_for(cfg, wards)
     if siting is not None:
         service = siting.wards[list(SITING_OUTPUT_COLUMNS)]
         geometry = wards.geometry.name
@@ -564,7 +663,7 @@ def run(cfg: Config | None = None) -> Result:
     return Result(config=cfg, wards=wards, table=table, spatial_stats=spatial_stats,
                   scale=scale, input_hashes=hashes, uncertainty=uncertainty,
                   comparators=indicator_stage.comparators(table, cfg.indicators),
-                  siting=siting, notes=tuple(notes), **long_tables)
+                  siting=siting, notes=tuple(notes), timings=timings, **long_tables)
 
 
 def smoothing_weights(cfg: Config, areas: gpd.GeoDataFrame) -> Graph | None:
