@@ -55,6 +55,8 @@ SITING_OUTPUT_COLUMNS = ("tier", "tier_reason", "nearest_hub_km", "need_covered_
                          "outreach", "outreach_reason")
 #: Column of the LSOA table with the number of children aged 0-15 (siting demand).
 CHILDREN_COLUMN = "children_0_15_count"
+#: Fewest areas with a need index that a run accepts (Moran's I needs some neighbours).
+MIN_AREAS = 3
 
 
 @dataclass(frozen=True)
@@ -605,6 +607,14 @@ def run(cfg: Config | None = None) -> Result:
         values = indicator_stage.compute_indicators(table, cfg.indicators, weights=graph)
         scores = index_stage.build_index(values, cfg.indicators, cfg.domains, cfg.index)
         rank = index_stage.rank_areas(scores["need_index"])
+
+    indexed = int(scores["need_index"].notna().sum())
+    if indexed < MIN_AREAS:
+        raise ValidationError(
+            f"{cfg.area_name} has {indexed} {cfg.level}(s) with a need index at {cfg.level} "
+            f"level; ranking and spatial statistics need at least {MIN_AREAS} (use ward level "
+            "or a larger area)"
+        )
     mc_columns = uncertainty_stage.rank_columns(cfg.index.top_n)
     uncertainty = None
     if cfg.index.draws > 0:
@@ -628,8 +638,10 @@ def run(cfg: Config | None = None) -> Result:
             names=areas[cfg.name_name],
         )
     local = spatial_result.local
-    with step(log, "scale", "checking the index at LSOA scale", timings=timings):
-        scale, scale_stats = lsoa_scale(cfg, scores["need_index"], areas[cfg.name_name])
+    scale, scale_stats = None, None
+    if cfg.level == "ward" and cfg.inputs.lsoa_boundaries and cfg.inputs.lsoa_table:
+        with step(log, "scale", "checking the index at LSOA scale", timings=timings):
+            scale, scale_stats = lsoa_scale(cfg, scores["need_index"], areas[cfg.name_name])
     spatial_stats = {**spatial_result.summary, "scale_sensitivity": scale_stats}
 
     counts = sorted({c for spec in cfg.indicators for c in spec.source_columns}

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import geo_send as gs
+from geo_send.build import resolve_areas
 from geo_send.config import default_root
 
 from .conftest import RAW
@@ -75,3 +76,85 @@ def test_data_dictionary_documents_every_column():
             assert f"`{column}`" in readme, column
     assert "Open Government Licence v3.0" in readme and "Crown copyright" in readme
     assert "school-located" in readme
+
+
+# -- any area from the national files ------------------------------------------------------
+
+SMALL_LA = "E06000017"  # Rutland: 15 wards, 26 LSOAs; builds and runs in a few seconds
+
+
+@needs_raw
+@pytest.mark.raw
+def test_build_data_for_another_area_runs_at_both_levels(cli, tmp_path):
+    built = cli("build-data", "--raw", RAW, "--area", "rutland", "--out", tmp_path)
+    assert built.exit_code == 0, built.err
+    assert "what the build found" in built.err
+    readme = (tmp_path / "data" / "README.md").read_text()
+    assert readme.startswith(f"# Data: Rutland ({SMALL_LA})")
+    wards = gpd.read_file(tmp_path / "boundaries" / "wards.gpkg", layer="wards")
+    assert len(wards) == 15 and (wards["lad_code"] == SMALL_LA).all()
+    for config, stem, rows in (("rutland.toml", "ranked_wards", 15),
+                               ("rutland_lsoa.toml", "ranked_lsoas", 26)):
+        out = tmp_path / f"out_{stem}"
+        ran = cli("run", "--config", tmp_path / "data" / config, "--out", out)
+        assert ran.exit_code == 0, ran.err
+        ranked = pd.read_csv(out / f"{stem}.csv", dtype=str)
+        assert len(ranked) == rows and ranked["rank"].astype(int).tolist() == list(range(1, rows + 1))
+        assert {"need_index.gpkg", "need_map.html", "run_manifest.json"} <= {
+            p.name for p in out.iterdir()}
+
+
+@needs_raw
+@pytest.mark.raw
+def test_build_reports_wards_without_lsoas_and_ward_reviews():
+    # The City of London has 25 wards but 6 LSOAs; County Durham redrew its wards in 2025.
+    codes = ["E09000001", "E06000047"]
+    dataset = gs.build_dataset(gs.read_raw_area(RAW, codes), codes)
+    notes = "\n".join(dataset.notes)
+    assert "20 ward(s) receive no LSOA" in notes
+    assert "created or redrawn by a ward boundary review" in notes
+    assert "suppressed IDACI numerator" in notes and "no GIAS location" in notes
+    empty = dataset.ward_table["lsoa_count"] == 0
+    assert empty.sum() == 20 and dataset.ward_table.loc[empty, "imd_score"].isna().all()
+    assert dataset.name == "City of London and County Durham"
+    assert "child-poverty" not in notes
+
+
+@needs_raw
+@pytest.mark.raw
+def test_several_areas_leave_out_the_wolverhampton_only_extra():
+    codes = ["E08000028", "E08000031"]
+    dataset = gs.build_dataset(gs.read_raw_area(RAW, codes), codes, name="Black Country (part)")
+    assert not dataset.has_child_poverty
+    assert any("child-poverty figures are not used" in n for n in dataset.notes)
+    assert set(dataset.wards["lad_code"]) == set(codes) and dataset.slug == "black_country_part"
+
+
+LADS = pd.DataFrame({"LAD25CD": ["E08000028", "E08000031", "E06000017"],
+                     "LAD25NM": ["Sandwell", "Wolverhampton", "Rutland"]})
+
+
+@pytest.mark.parametrize(
+    "typed, expected",
+    [(["E08000028"], ["E08000028"]), ([" sandwell ", "E08000031"], ["E08000028", "E08000031"]),
+     (["all"], None), (["England"], None)],
+    ids=["code", "name-and-code", "all", "england"],
+)
+def test_resolve_areas_accepts_codes_names_and_all(typed, expected):
+    assert resolve_areas(typed, LADS) == expected
+
+
+def test_resolve_areas_lists_every_unknown_entry_with_suggestions():
+    with pytest.raises(gs.ValidationError, match=r"'Sandwel'.*did you mean 'Sandwell'") as info:
+        resolve_areas(["Sandwel", "E08000099", "rutland"], LADS)
+    assert len(info.value.problems) == 2
+
+
+def test_lsoa_config_uses_resident_indicators_only():
+    text = (ROOT / "data" / "wolverhampton_lsoa.toml").read_text()
+    cfg = gs.Config.from_toml(ROOT / "data" / "wolverhampton_lsoa.toml")
+    assert cfg.level == "lsoa" and cfg.code_name == "lsoa_code"
+    columns = {c for spec in cfg.indicators for c in spec.source_columns}
+    assert not any(c.startswith("school_") for c in columns)
+    assert "too sparse" in (ROOT / "data" / "README.md").read_text()
+    assert "most LSOAs hold no school" in text

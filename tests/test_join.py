@@ -10,9 +10,16 @@ from numpy.testing import assert_allclose
 from shapely.geometry import Point
 
 from geo_send import JoinError, ValidationError
-from geo_send.join import count_pupils, join_tables, locate_points, normalise_sen_status, weighted_mean
+from geo_send.join import (
+    PointLocator,
+    count_pupils,
+    join_tables,
+    locate_points,
+    normalise_sen_status,
+    weighted_mean,
+)
 
-from .conftest import grid_wards
+from .conftest import SEED, grid_wards
 
 
 def test_population_weighted_imd_matches_hand_computation():
@@ -114,3 +121,23 @@ def test_count_pupils_sums_chunks():
     assert got.loc["A"].tolist() == [3, 1, 2]
     assert got.loc["B"].tolist() == [1, 0, 0]
     assert got.loc["C"].tolist() == [0, 0, 0]
+
+
+def test_point_locator_agrees_with_locate_points_and_breaks_ties_by_code():
+    wards = grid_wards().set_index("ward_code").iloc[::-1]  # rows in reverse code order
+    rng = np.random.default_rng(SEED)
+    x = np.r_[rng.uniform(389_800, 393_200, 500), 391_000.0, 391_000.0]
+    y = np.r_[rng.uniform(297_800, 301_200, 500), 298_500.0, 299_000.0]  # edge, then corner
+    positions, snapped = PointLocator(wards).locate(x, y, snap_m=100)
+    got = pd.Series(wards.index.to_numpy()[positions], dtype=object).where(positions >= 0)
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs="EPSG:27700")
+    expected, expected_snapped = locate_points(points, wards, code_name="ward_code", snap_m=100)
+    assert got.fillna("outside").tolist() == expected.fillna("outside").tolist()
+    assert np.flatnonzero(snapped).tolist() == list(expected_snapped)
+    assert got.iloc[-2] == "E05900001" and got.iloc[-1] == "E05900001"
+
+
+def test_count_pupils_refuses_unknown_areas():
+    chunk = pd.DataFrame({"ward_code": ["A", "Z"], "status": ["ehcp", "none"]})
+    with pytest.raises(JoinError, match="Z / none"):
+        count_pupils(iter([chunk]), code_name="ward_code", codes=["A"], prefix="r")

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import geo_send as gs
+from geo_send.pipeline import count_located_pupils
 
 from .conftest import GRID_CODES
 
@@ -267,3 +268,97 @@ def test_same_seed_same_rank_intervals_through_the_pipeline(make_area):
     pd.testing.assert_frame_equal(a.ranked[columns], b.ranked[columns])
     other = gs.run(cfg.replace(seed=cfg.seed + 1))
     assert (other.ranked[columns[:3]] - a.ranked[columns[:3]]).abs().max().max() <= 2
+
+
+# -- LSOA level -----------------------------------------------------------------------------
+
+
+def test_lsoa_level_run_ranks_the_161_lsoas_and_names_outputs_by_level(cli, tmp_path):
+    cfg = gs.Config.from_toml(gs.config.default_root() / "data" / "wolverhampton_lsoa.toml")
+    result = gs.run(cfg)
+    assert result.wards.index.name == "lsoa_code" and len(result.wards) == 161
+    assert result.ranked["rank"].tolist() == list(range(1, 162))
+    assert "lsoa_name" in result.ranked.columns and "ward_name" not in result.ranked.columns
+    paths = gs.write_outputs(result, tmp_path)
+    assert paths["ranked_csv"].name == "ranked_lsoas.csv"
+    assert gpd.list_layers(paths["geopackage"])["name"].tolist() == ["lsoas"]
+    manifest = json.loads(paths["manifest"].read_text())
+    assert {"load", "index", "spatial", "write need_map.html"} <= set(manifest["timings_s"])
+
+
+def test_too_few_areas_is_a_clear_error(make_area):
+    area = make_area(table=grid_table_with_one_index())
+    with pytest.raises(gs.ValidationError, match="need at least 3"):
+        gs.run(gs.Config.from_toml(area.config))
+
+
+def grid_table_with_one_index() -> pd.DataFrame:
+    from .conftest import grid_table
+
+    table = grid_table().astype({"pupils": float, "sen_support": float, "ehcp": float,
+                                 "imd": float})
+    table.loc[1:, ["pupils", "sen_support", "ehcp", "imd"]] = np.nan
+    return table
+
+
+# -- pupil records at scale ------------------------------------------------------------------
+
+
+def _pupil_area(make_area, pupils: pd.DataFrame, *, by: str):
+    located = ('easting_column = "x"\nnorthing_column = "y"\n' if by == "xy"
+               else 'lsoa_column = "lsoa"\n')
+    extra = ('lsoa_table = "lsoas.csv"\n' if by == "lsoa" else "") + (
+        '[inputs.pupils]\npath = "pupils.csv"\nstatus_column = "sen"\n' + located)
+    area = make_area(extra=extra)
+    pupils.to_csv(area.folder / "pupils.csv", index=False)
+    pd.DataFrame({"lsoa_code": [f"L{i}" for i in range(9)], "ward_code": GRID_CODES}).to_csv(
+        area.folder / "lsoas.csv", index=False)
+    return gs.Config.from_toml(area.config)
+
+
+@pytest.mark.parametrize("by", ["xy", "lsoa"])
+def test_pupil_counts_do_not_depend_on_the_chunk_size(make_area, monkeypatch, by):
+    cfg = _pupil_area(make_area, _pupils_xy(), by=by)
+    areas = gs.load_areas(cfg)
+    whole = count_located_pupils(cfg, areas)
+    monkeypatch.setattr("geo_send.load.PUPIL_CHUNK_ROWS", 7)
+    chunked = count_located_pupils(cfg, areas)
+    pd.testing.assert_frame_equal(whole, chunked)
+    assert whole["resident_ehcp_count"].tolist() == list(range(9))
+
+
+def test_pupil_just_outside_the_boundary_goes_to_the_nearest_area(make_area, caplog):
+    pupils = _pupils_xy(1)
+    pupils.loc[0, "x"] = 389_900  # 100 m west of the grid
+    cfg = _pupil_area(make_area, pupils, by="xy")
+    counts = count_located_pupils(cfg, gs.load_areas(cfg))
+    assert counts["resident_pupils_count"].tolist() == [1] * 9
+    assert "1 pupil(s) lie just outside" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [("380000", r"outside every area, farther than 250 m \(row 2\)"),
+     ("", r"1 row\(s\) have no x/y: row\(s\) 2"),
+     ("east", r"column 'x' has 1 non-numeric value\(s\): 2: 'east'")],
+    ids=["far-away", "blank", "text"],
+)
+def test_unlocatable_pupils_are_errors_naming_the_rows(make_area, x, message):
+    pupils = _pupils_xy(1).astype({"x": str})
+    pupils.loc[0, "x"] = x
+    cfg = _pupil_area(make_area, pupils, by="xy")
+    with pytest.raises(gs.ValidationError, match=message):
+        count_located_pupils(cfg, gs.load_areas(cfg))
+
+
+def test_unknown_lsoa_and_status_are_errors_naming_the_rows(make_area):
+    pupils = _pupils_xy(1)
+    pupils.loc[1, "lsoa"] = "E01999999"
+    cfg = _pupil_area(make_area, pupils, by="lsoa")
+    with pytest.raises(gs.ValidationError, match=r"row 3: 'E01999999'"):
+        count_located_pupils(cfg, gs.load_areas(cfg))
+    pupils = _pupils_xy(1)
+    pupils.loc[2, "sen"] = "maybe"
+    cfg = _pupil_area(make_area, pupils, by="lsoa")
+    with pytest.raises(gs.ValidationError, match=r"row 4: 'maybe'"):
+        count_located_pupils(cfg, gs.load_areas(cfg))
