@@ -36,6 +36,7 @@ from scipy import sparse, stats
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
+from ._contiguity import build_contiguity
 from ._errors import ConfigError, JoinError, ValidationError, close_matches, preview
 from .config import CORRECTIONS, WEIGHTS, SpatialSettings
 from .index import rank_areas
@@ -225,8 +226,10 @@ def build_weights(gdf: gpd.GeoDataFrame, settings: SpatialSettings | None = None
 
     Notes
     -----
-    Contiguity uses libpysal's vertex-based ``Graph.build_contiguity`` with ``rook``
-    set explicitly (libpysal's default is rook; ours is queen). libpysal gives an
+    Contiguity is libpysal's vertex-based rule (``Graph.build_contiguity``, whose default
+    is rook; ours is queen), computed by :func:`geo_send._contiguity.build_contiguity`
+    with numpy sorts: the same links, about 1 s instead of 7 s or more for England's
+    33,755 LSOAs. libpysal gives an
     area with no neighbour a zero-weight self-loop and says nothing; here every such
     *island* is reported (logged as a warning) and, when ``island_neighbours >= 1``,
     linked both ways to its ``island_neighbours`` nearest areas by centroid distance.
@@ -256,7 +259,7 @@ def build_weights(gdf: gpd.GeoDataFrame, settings: SpatialSettings | None = None
 
     geoms = gdf.geometry
     if kind in ("queen", "rook"):
-        base = Graph.build_contiguity(geoms, rook=(kind == "rook"))
+        base = build_contiguity(geoms, rook=(kind == "rook"))
     else:
         centroids = _centroids(gdf)
         parameter = float(settings.k if kind == "knn" else settings.distance_m)  # type: ignore[arg-type]
