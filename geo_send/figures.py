@@ -39,6 +39,8 @@ DPI = 150
 MAP_SIZE = (7.0, 6.0)
 """Figure size of the maps in inches (1050 x 900 pixels at 150 dpi)."""
 MAX_MAP_LABELS = 40
+MAX_INTERVAL_ROWS = 50
+"""Most areas in the rank-interval chart (the highest-need ones): one row per area."""
 EDGE = "#4d4d4d"
 HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
 
@@ -274,8 +276,12 @@ def run_figures(wards: gpd.GeoDataFrame, cfg: Config) -> dict[str, tuple[str, by
             to_png(lisa_map(wards, name_column=name, title=f"Local clusters of need, {area}")),
         )
     if {"rank_p05", "rank_p95"} <= set(wards.columns):
+        caption = "Rank of each area with its 90% uncertainty interval"
+        shown = wards
+        if len(wards) > MAX_INTERVAL_ROWS:  # national LSOAs would need a chart 7,000 in tall
+            shown = wards.nsmallest(MAX_INTERVAL_ROWS, "rank")
+            caption = (f"Rank of the {MAX_INTERVAL_ROWS} highest-need {cfg.level}s with their 90% "
+                       "uncertainty intervals")
         out["rank_intervals.png"] = (
-            "Rank of each area with its 90% uncertainty interval",
-            to_png(rank_interval_chart(wards, name_column=name)),
-        )
+            caption, to_png(rank_interval_chart(shown, name_column=name, title=caption)))
     return out
