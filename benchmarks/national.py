@@ -176,16 +176,17 @@ ROWS = [
     ("  spatial weights", ("weights",), ()),
     ("  global Moran 999", ("global_moran",), ()),
     ("  LISA 999", ("local_moran",), ()),
-    ("ranked CSV", ("write_csv",), ("write_csv",)),
-    ("GeoPackage", (), ("write_gpkg",)),
-    ("HTML map", ("write_map",), ("write_map",)),
+    ("ranked CSV", ("write_csv",), ("write ranked_lsoas.csv",)),
+    ("GeoPackage", (), ("write need_index.gpkg",)),
+    ("HTML map", ("write_map",), ("write need_map.html",)),
 ]
 #: geo_send steps beyond the issue's list (the baseline has no counterpart).
 EXTRAS = [
     ("Monte Carlo rank intervals", ("monte_carlo",)),
     ("LSOA-scale check", ("scale",)),
-    ("static figures (PNG)", ("write_figures",)),
-    ("report", ("write_report",)),
+    ("hub siting", ("siting",)),
+    ("static figures (PNG)", ("write maps/*.png",)),
+    ("report", ("write report.html",)),
 ]
 
 
