@@ -378,10 +378,11 @@ def read_pupil_chunks(
     """Stream pupil-level records in chunks of ``chunk_rows`` (bounded memory).
 
     Encoding and delimiter are detected as in :func:`read_table`; rows whose requested
-    columns are all blank are dropped. Only ``columns`` are parsed (pandas' C parser with ``usecols``), each with its dtype
-    from ``dtypes`` (default ``str``): ``"category"`` keeps a code column to a few bytes
-    per row, ``"float64"`` parses coordinates without building strings. Memory is that
-    of one chunk, whatever the size of the file.
+    columns are all blank are dropped. Only ``columns`` are parsed (pandas' C parser
+    with ``usecols``), each with its dtype from ``dtypes`` (default ``str``):
+    ``"category"`` keeps a code column to a few bytes per row, ``"float64"`` parses
+    coordinates without building strings. Memory is that of one chunk, whatever the size
+    of the file.
 
     Parameters
     ----------

@@ -99,7 +99,8 @@ def test_build_data_for_another_area_runs_at_both_levels(cli, tmp_path):
         ran = cli("run", "--config", tmp_path / "data" / config, "--out", out)
         assert ran.exit_code == 0, ran.err
         ranked = pd.read_csv(out / f"{stem}.csv", dtype=str)
-        assert len(ranked) == rows and ranked["rank"].astype(int).tolist() == list(range(1, rows + 1))
+        assert len(ranked) == rows
+        assert ranked["rank"].astype(int).tolist() == list(range(1, rows + 1))
         assert {"need_index.gpkg", "need_map.html", "run_manifest.json"} <= {
             p.name for p in out.iterdir()}
 
