@@ -598,9 +598,12 @@ def run(cfg: Config | None = None) -> Result:
     with step(log, "load", f"loading boundaries and tables ({cfg.level} level)", timings=timings):
         areas, table, notes = load_inputs(cfg)
     log.info("loaded %s areas and %d input columns", f"{len(areas):,}", table.shape[1])
-    with step(log, "long_tables", "analysing trends, conversion and representation tables",
-              timings=timings):
-        long_tables = analyse_long_tables(cfg, areas)
+    long_tables: dict[str, pd.DataFrame] = {}
+    if any(x is not None for x in (cfg.inputs.trends, cfg.inputs.conversion,
+                                   cfg.inputs.representation)):
+        with step(log, "long_tables", "analysing trends, conversion and representation tables",
+                  timings=timings):
+            long_tables = analyse_long_tables(cfg, areas)
 
     with step(log, "index", "computing indicators and the need index", timings=timings):
         graph = smoothing_weights(cfg, areas)
