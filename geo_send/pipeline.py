@@ -615,8 +615,8 @@ def run(cfg: Config | None = None) -> Result:
     if indexed < MIN_AREAS:
         raise ValidationError(
             f"{cfg.area_name} has {indexed} {cfg.level}(s) with a need index at {cfg.level} "
-            f"level; ranking and spatial statistics need at least {MIN_AREAS} (use ward level "
-            "or a larger area)"
+            f"level; ranking and spatial statistics need at least {MIN_AREAS} (use "
+            f"{'a larger area' if cfg.level == 'ward' else 'ward level or a larger area'})"
         )
     mc_columns = uncertainty_stage.rank_columns(cfg.index.top_n)
     uncertainty = None
