@@ -279,7 +279,36 @@ def default_layers(
             MapLayer("gi_label", "Gi* hot and cold spots", kind="categorical",
                      note="Getis–Ord Gi* of the need index.")
         )
+    if "tier" in frame.columns:
+        layers.append(
+            MapLayer("tier", "Priority tier", kind="categorical", colors=TIER_COLORS,
+                     note="Rules combine need, rank certainty and clustering "
+                     "(docs/methodology.md).")
+        )
+    if "outreach_status" in frame.columns:
+        layers.append(
+            MapLayer("outreach_status", "Outreach: high need beyond the hubs' reach",
+                     kind="categorical", colors=OUTREACH_COLORS,
+                     note="High-need wards with too little of their need within reach of a hub.")
+        )
     return layers
+
+
+#: Colour per priority tier (ColorBrewer Oranges, darkest = most urgent).
+TIER_COLORS = {
+    "Hub priority": "#a63603",
+    "Outreach priority": "#e6550d",
+    "Monitor": "#fdae6b",
+    "Universal offer": "#feedde",
+}
+#: Colour per outreach status.
+OUTREACH_COLORS = {"Outreach needed": "#d95f02", "Within reach of a hub": "#e0e0e0"}
+
+
+def outreach_status(outreach: pd.Series) -> pd.Series:
+    """Plain-language outreach status from the siting stage's boolean ``outreach`` flag."""
+    flag = outreach.astype("boolean")
+    return flag.map({True: "Outreach needed", False: "Within reach of a hub"}).astype(object)
 
 
 def layers_for_config(frame: pd.DataFrame, cfg: Config) -> list[MapLayer]:

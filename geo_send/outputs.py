@@ -43,7 +43,7 @@ from .equity import (
     publish_representation,
 )
 from .figures import run_figures, to_png
-from .mapping import layers_for_config, render_map
+from .mapping import layers_for_config, outreach_status, render_map
 from .pipeline import Result
 from .report import ReportSection, default_caveats, render_report, run_summary
 from .trends import describe_trends, plot_trend_map, plot_trends, publish_trends
@@ -326,15 +326,30 @@ def write_outputs(
                 )
             _gpkg_to(stage.path(paths["geopackage"]), layers)
             say(f"writing {paths['map'].name}")
+            map_frame = published.wards
+            if "outreach" in map_frame.columns:
+                map_frame = map_frame.assign(outreach_status=outreach_status(map_frame["outreach"]))
+            hub_points = {}
+            if hubs is not None:
+                hub_points = dict(
+                    points=gpd.GeoDataFrame(
+                        {"site_name": hubs["site_name"].to_numpy()},
+                        geometry=result.hubs.geometry.values, crs=result.hubs.crs,
+                    ),
+                    points_name="site_name",
+                    points_radius_m=cfg.siting.service_distance_m,
+                    points_title="Community SEND hubs",
+                )
             _text_to(
                 stage.path(paths["map"]),
                 render_map(
-                    published.wards,
-                    layers_for_config(published.wards, cfg),
+                    map_frame,
+                    layers_for_config(map_frame, cfg),
                     settings=cfg.map,
                     name_column=cfg.name_name,
                     title=f"SEND need index: {cfg.area_name}",
                     subtitle=f"{len(published.wards)} {cfg.level}s · hover an area for details",
+                    **hub_points,
                 ),
             )
             say(f"writing {paths['spatial_stats'].name}")

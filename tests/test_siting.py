@@ -690,3 +690,16 @@ def test_siting_is_skipped_without_lsoa_inputs(make_area, caplog):
     assert res.siting is None and res.hubs is None
     assert "hub siting skipped" in caplog.text
     assert "tier" not in res.ranked.columns
+
+
+def test_default_map_draws_the_hubs_and_the_tier_and_outreach_layers(tmp_path):
+    import geo_send as gs
+
+    result = gs.run(gs.Config.default())
+    paths = gs.write_outputs(result, tmp_path)
+    html = paths["map"].read_text(encoding="utf-8")
+    for name in result.hubs["site_name"]:
+        assert name in html
+    assert "Community SEND hubs" in html and "Within 2.0 km" in html
+    assert "Priority tier" in html and "Outreach: high need beyond the hubs" in html
+    assert "Hub priority" in html and "Within reach of a hub" in html
