@@ -193,18 +193,8 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8", newline="\n")
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    with _atomic(path) as tmp:
-        tmp.write_bytes(data)
-
-
 def _write_csv(path: Path, frame: pd.DataFrame, *, index: bool = True) -> None:
     _write_text(path, frame.to_csv(index=index, float_format=FLOAT_FORMAT, lineterminator="\n"))
-
-
-def _write_json(path: Path, document: object) -> None:
-    """Strict JSON (no NaN), fixed key order, two-space indent, final newline."""
-    _write_text(path, json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
 
 
 def _published_csv_to(path: Path, frame: pd.DataFrame) -> None:
