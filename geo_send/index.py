@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from .config import AGGREGATIONS, NORMALISATIONS, DomainSpec, IndexSettings, IndicatorSpec
 
@@ -77,7 +76,12 @@ def exponential_transform(r: np.ndarray | float) -> np.ndarray:
 def _average_ranks(x: np.ndarray, present: np.ndarray) -> np.ndarray:
     """Average ranks (1 = smallest) along the last axis, ignoring missing values."""
     filled = np.where(present, x, np.inf)  # missing sort last and do not move the others
-    return np.where(present, rankdata(filled, method="average", axis=-1), np.nan)
+    if filled.ndim == 1:
+        ranks = pd.Series(filled).rank(method="average").to_numpy()
+    else:  # pandas ranks rows in compiled code, as scipy.stats.rankdata would
+        rows = filled.reshape(-1, filled.shape[-1])
+        ranks = pd.DataFrame(rows).rank(axis=1, method="average").to_numpy().reshape(filled.shape)
+    return np.where(present, ranks, np.nan)
 
 
 def normalise_array(x: np.ndarray, method: str) -> np.ndarray:

@@ -17,13 +17,18 @@ no interval, no smoothing and no comparison: only ``{name}``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from libpysal.graph import Graph
-from libpysal.weights import W
-from scipy.stats import chi2
+from scipy import special
+
+if TYPE_CHECKING:  # libpysal is imported only by whoever builds its weights
+    from libpysal.graph import Graph
+    from libpysal.weights import W
+
+    from .spatial import Weights
 
 from ._errors import ConfigError
 from .config import IndicatorSpec
@@ -120,8 +125,9 @@ def exact_poisson_interval(
     o = np.asarray(count, dtype=float)
     alpha = 1 - confidence
     with np.errstate(invalid="ignore"):
-        lo = np.where(o > 0, chi2.ppf(alpha / 2, 2 * np.where(o > 0, o, 1)) / 2, 0.0)
-        hi = chi2.ppf(1 - alpha / 2, 2 * o + 2) / 2
+        # chi2.ppf(q, df) is special.chdtri(df, 1 - q), as scipy.stats computes it
+        lo = np.where(o > 0, special.chdtri(2 * np.where(o > 0, o, 1), 1 - alpha / 2) / 2, 0.0)
+        hi = special.chdtri(2 * o + 2, alpha / 2) / 2
     lo = np.where(np.isnan(o), np.nan, lo)
     return lo, hi
 
@@ -270,7 +276,7 @@ def _shrink_factor(a: np.ndarray, m: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(total > 0, a / np.where(total > 0, total, 1.0), 0.0)
 
 
-def neighbourhoods(weights: Graph | W, index: pd.Index) -> sp.csr_array:
+def neighbourhoods(weights: Weights | Graph | W, index: pd.Index) -> sp.csr_array:
     """Binary neighbourhood matrix for :func:`spatial_eb`, aligned to ``index``.
 
     Parameters
@@ -291,16 +297,20 @@ def neighbourhoods(weights: Graph | W, index: pd.Index) -> sp.csr_array:
     ValueError
         If some areas of ``index`` are not in the weights.
     """
-    if isinstance(getattr(weights, "graph", None), Graph):  # geo_send.spatial.Weights
-        weights = weights.graph
-    if isinstance(weights, Graph):
+    # Duck-typed, so libpysal is never imported here: geo_send Weights first (its
+    # binary links), then a libpysal Graph (unique_ids) or W (id_order).
+    if hasattr(weights, "binary") and hasattr(weights, "ids"):  # geo_send.spatial.Weights
+        ids = pd.Index(weights.ids)
+        matrix = sp.csr_array(weights.binary)
+    elif hasattr(weights, "unique_ids") and hasattr(weights, "sparse"):  # libpysal Graph
         ids = pd.Index(weights.unique_ids)
         matrix = sp.csr_array(weights.sparse)
-    elif isinstance(weights, W):
+    elif hasattr(weights, "id_order") and hasattr(weights, "sparse"):  # libpysal W
         ids = pd.Index(weights.id_order)
         matrix = sp.csr_array(weights.sparse)
     else:
-        raise TypeError(f"weights must be a libpysal Graph or W, got {type(weights).__name__}")
+        raise TypeError("weights must be geo_send Weights or a libpysal Graph or W, got "
+                        f"{type(weights).__name__}")
     position = ids.get_indexer(index)
     if (position < 0).any():
         missing = list(index[position < 0][:5])
@@ -312,7 +322,7 @@ def neighbourhoods(weights: Graph | W, index: pd.Index) -> sp.csr_array:
 
 
 def required_neighbourhoods(
-    indicators: Sequence[IndicatorSpec], weights: Graph | W | None, index: pd.Index
+    indicators: Sequence[IndicatorSpec], weights: Weights | Graph | W | None, index: pd.Index
 ) -> sp.csr_array | None:
     """Return the :func:`neighbourhoods` matrix if an indicator uses spatial EB, else None.
 
@@ -327,7 +337,7 @@ def required_neighbourhoods(
     if weights is None:
         raise ConfigError(
             f"indicator(s) {', '.join(names)} use smoothing = 'spatial_eb', which needs spatial "
-            "weights: pass weights= (a libpysal Graph or W)"
+            "weights: pass weights= (geo_send Weights or a libpysal Graph or W)"
         )
     return neighbourhoods(weights, index)
 
@@ -384,7 +394,7 @@ def compute_indicators(
     table: pd.DataFrame,
     indicators: Sequence[IndicatorSpec],
     *,
-    weights: Graph | W | None = None,
+    weights: Weights | Graph | W | None = None,
 ) -> pd.DataFrame:
     """Compute each indicator's value, interval, flags and benchmark label per area.
 

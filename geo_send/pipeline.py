@@ -14,7 +14,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from libpysal.graph import Graph
 
 from . import index as index_stage
 from . import indicators as indicator_stage
@@ -681,11 +680,11 @@ def run(cfg: Config | None = None) -> Result:
                   siting=siting, notes=tuple(notes), timings=timings, **long_tables)
 
 
-def smoothing_weights(cfg: Config, areas: gpd.GeoDataFrame) -> Graph | None:
+def smoothing_weights(cfg: Config, areas: gpd.GeoDataFrame) -> spatial.Weights | None:
     """Spatial weights for ``smoothing = "spatial_eb"``; None when no indicator uses it."""
     if not any(s.smoothing == "spatial_eb" for s in cfg.indicators):
         return None
-    return spatial.build_weights(areas, cfg.spatial).graph
+    return spatial.build_weights(areas, cfg.spatial)
 
 
 def site_hubs_for(cfg: Config, wards: gpd.GeoDataFrame) -> siting_stage.SitingResult | None:

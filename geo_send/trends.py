@@ -13,7 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from ._errors import ValidationError
 from .disclosure import SUPPRESSED, suppress, suppressed_mask
@@ -37,7 +37,7 @@ __all__ = [
 #: Code given to the whole-area (local authority) rows of every table.
 TOTAL = "all"
 #: Two-sided 95% normal quantile, Φ⁻¹(0.975).
-Z95 = float(norm.ppf(0.975))
+Z95 = float(ndtri(0.975))
 #: Newton–Raphson stops when no coefficient moves more than this.
 TOLERANCE = 1e-10
 MAX_ITERATIONS = 100

@@ -23,15 +23,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from libpysal.graph import Graph
-from libpysal.weights import W
 
 from .config import AGGREGATIONS, NORMALISATIONS, DomainSpec, IndexSettings, IndicatorSpec
 from .index import _structure, aggregate, combine, prepare, rank_array
 from .indicators import required_neighbourhoods, smoothed_rates
+
+if TYPE_CHECKING:
+    from libpysal.graph import Graph
+    from libpysal.weights import W
+
+    from .spatial import Weights
 
 __all__ = ["Uncertainty", "assess_uncertainty", "ASSUMPTIONS", "METHODS", "QUANTILES",
            "rank_columns"]
@@ -97,7 +102,7 @@ def assess_uncertainty(
     settings: IndexSettings,
     *,
     seed: int,
-    weights: Graph | W | None = None,
+    weights: Weights | Graph | W | None = None,
     draws: int | None = None,
 ) -> Uncertainty:
     """Monte Carlo rank intervals and a one-at-a-time sensitivity table.
@@ -113,7 +118,7 @@ def assess_uncertainty(
         ``top_n``.
     seed : int
         Seed of :func:`numpy.random.default_rng`; the same seed gives identical results.
-    weights : libpysal Graph or W, optional
+    weights : geo_send Weights or a libpysal Graph or W, optional
         Needed when an indicator uses ``spatial_eb`` smoothing.
     draws : int, optional
         Overrides ``settings.draws``.
