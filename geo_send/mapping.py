@@ -31,7 +31,6 @@ from typing import Any
 
 import folium
 import geopandas as gpd
-import mapclassify
 import numpy as np
 import pandas as pd
 import shapely
@@ -48,6 +47,7 @@ __all__ = [
     "MapLayer",
     "Classes",
     "classify",
+    "fisher_jenks_breaks",
     "palette",
     "scheme_label",
     "default_layers",
@@ -181,7 +181,10 @@ def classify(values: pd.Series | np.ndarray, scheme: str = "FisherJenks", k: int
     Fisher–Jenks is exact but its cost grows with the square of the number of values; above
     ``FISHER_JENKS_SAMPLE`` values the breaks are computed on that many evenly spaced
     quantiles of the values (deterministic, unlike mapclassify's random sample) and every
-    value is then assigned to those breaks.
+    value is then assigned to those breaks. Fisher–Jenks is computed here
+    (:func:`fisher_jenks_breaks`, the breaks ``mapclassify.FisherJenks`` gives); every
+    other scheme is mapclassify's, imported only then (with scikit-learn and scipy.stats
+    it costs about a second per run).
     """
     y = np.asarray(values, dtype=float)
     ok = np.isfinite(y)
@@ -197,14 +200,76 @@ def classify(values: pd.Series | np.ndarray, scheme: str = "FisherJenks", k: int
     sample = present
     if scheme in ("FisherJenks", "NaturalBreaks") and present.size > FISHER_JENKS_SAMPLE:
         sample = np.quantile(present, np.linspace(0, 1, FISHER_JENKS_SAMPLE))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Numba not installed", category=UserWarning)
-        fitted = mapclassify.classify(sample, scheme, k=k)
-    bins = np.unique(np.asarray(fitted.bins, dtype=float))
+    if scheme == "FisherJenks":
+        fitted_bins = fisher_jenks_breaks(np.sort(sample), k)
+    else:
+        import mapclassify  # noqa: PLC0415 - 1 s of imports (scikit-learn, scipy.stats)
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Numba not installed",
+                                    category=UserWarning)
+            fitted_bins = mapclassify.classify(sample, scheme, k=k).bins
+    bins = np.unique(np.asarray(fitted_bins, dtype=float))
     bins[-1] = max(bins[-1], present.max())
     yb[ok] = np.minimum(np.searchsorted(bins, present, side="left"), len(bins) - 1)
     counts = np.bincount(yb[ok], minlength=len(bins))
     return Classes(bins, yb, counts, scheme)
+
+
+def fisher_jenks_breaks(x: np.ndarray, k: int) -> np.ndarray:
+    """Upper bounds of the ``k`` Fisher–Jenks classes of sorted values ``x``.
+
+    The classes minimise the total within-class sum of squared deviations (Fisher 1958;
+    Jenks 1977), as ``mapclassify.FisherJenks`` computes them, including its tie rule:
+    among equally good breaks the earliest start of the last class wins.
+
+    Parameters
+    ----------
+    x : ndarray of float
+        Sorted values (at most a few thousand: the work is k·n² and memory n²).
+    k : int
+        Number of classes, 1 <= k <= len(x).
+
+    Returns
+    -------
+    ndarray of float, shape (k,)
+        The largest value of each class; the last is ``x[-1]``.
+
+    Notes
+    -----
+    Dynamic programme over class ends j: with SSD(i, j) the sum of squared deviations of
+    ``x[i..j]`` from their mean (from cumulative sums), the best m classes ending at j cost
+    D_m(j) = min over i of D_{m-1}(i - 1) + SSD(i, j), evaluated for every (i, j) at once.
+    mapclassify's loop does the same in single precision; this uses double precision on
+    values centred on their mean.
+    """
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be between 1 and {n}, got {k}")
+    c = x - x.mean()
+    s1 = np.concatenate(([0.0], np.cumsum(c)))
+    s2 = np.concatenate(([0.0], np.cumsum(c * c)))
+    i = np.arange(n)[:, None]
+    j = np.arange(n)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ssd = (s2[j + 1] - s2[i]) - (s1[j + 1] - s1[i]) ** 2 / (j - i + 1)
+    ssd = np.where(i <= j, np.maximum(ssd, 0.0), np.inf)
+    cost = ssd[0]
+    starts = np.zeros((k, n), dtype=int)
+    columns = np.arange(n)
+    for m in range(1, k):
+        before = np.concatenate(([np.inf], cost[:-1]))  # m classes ending just before i
+        total = before[:, None] + ssd
+        total[:m] = np.inf  # m classes need at least m values before i
+        starts[m] = np.argmin(total, axis=0)
+        cost = total[starts[m], columns]
+    breaks = np.empty(k)
+    end = n - 1
+    for m in range(k - 1, -1, -1):
+        breaks[m] = x[end]
+        end = starts[m, end] - 1
+    return breaks
 
 
 def palette(name: str, k: int) -> list[str]:
