@@ -51,11 +51,17 @@ def plain_text(text: object) -> str:
 
 
 def to_png(fig: Figure) -> bytes:
-    """Render a figure as PNG bytes at ``DPI`` (no timestamp or version in the file)."""
+    """Render a figure as PNG bytes at ``DPI`` (no timestamp or version in the file).
+
+    The figures lay themselves out (``layout="constrained"``), so the page size is the
+    figure size and each figure is drawn once (``bbox_inches="tight"`` draws it twice).
+    zlib level 1 writes these flat-coloured images at about the size of the default
+    level 6 in half the time.
+    """
     buffer = io.BytesIO()
     FigureCanvasAgg(fig)
-    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None}, bbox_inches="tight",
-                pad_inches=0.05)
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None},
+                pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
 
 
@@ -250,7 +256,8 @@ def rank_interval_chart(
     ax.set_xlabel("Rank (1 = most need)")
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
-    ax.set_title(plain_text(title), fontsize=11, loc="left")
+    # Across the whole figure, not the axes: the names take much of the width.
+    fig.suptitle(plain_text(title), fontsize=11, x=0.01, ha="left")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=4))
     ax.legend(loc="upper right", fontsize=7, frameon=True, framealpha=0.9, edgecolor="none")
     return fig
