@@ -401,6 +401,17 @@ def to_numbers(
             out[column] = out[column].astype(float)
             continue
         text = out[column].astype(str).str.strip()
+        # Plain numbers (the great majority) are parsed in compiled code: pandas reads
+        # exactly the strings _NUMBER accepts without thousands separators. The rules
+        # below then run on the other values only.
+        quick = pd.to_numeric(text, errors="coerce").astype(float)
+        easy = np.isfinite(quick) & ~text.isin(markers)
+        if easy.all():
+            out[column] = quick
+            continue
+        hard = ~easy.to_numpy()
+        whole = text
+        text = text[hard]
         lowered = text.str.lower()
         missing = lowered.isin(markers) | text.str.match(_LESS_THAN)
         cleaned = text.str.replace("\u2212", "-", regex=False).str.replace(r"\s*%$", "", regex=True)
@@ -409,11 +420,13 @@ def to_numbers(
         numbers = pd.to_numeric(digits, errors="coerce").astype(float)
         bad = ~missing & (numbers.isna() | ~np.isfinite(numbers.fillna(0.0)))
         if bad.any():
-            lines = out["csv_row"] if "csv_row" in out.columns else pd.Series(index=out.index)
+            lines = (out["csv_row"].to_numpy()[hard] if "csv_row" in out.columns
+                     else np.full(len(text), np.nan))
+            flags = bad.to_numpy()
             rows = [
                 (f"row {line} ({r})" if pd.notna(line) else str(r))
                 + f": {v!r}{_why_not_a_number(v)}"
-                for r, line, v in zip(text.index[bad], lines[bad], text[bad], strict=True)
+                for r, line, v in zip(text.index[flags], lines[flags], text[flags], strict=True)
             ]
             problems.append(
                 f"{source}: column {column!r} has {int(bad.sum())} non-numeric value(s): "
@@ -424,7 +437,9 @@ def to_numbers(
             log.info("%s: column %r: %d value(s) read as missing (%s)", source, column,
                      int((missing & (text != "")).sum()),
                      ", ".join(sorted(set(text[missing & (text != "")]))[:5]))
-        out[column] = numbers.where(~bad & ~missing)
+        parsed = quick.to_numpy(copy=True)
+        parsed[hard] = numbers.where(~bad & ~missing).to_numpy()
+        out[column] = pd.Series(parsed, index=whole.index)
     return out, problems
 
 
