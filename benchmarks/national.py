@@ -84,13 +84,13 @@ def baseline(dataset: Path, out: Path, scheme: str) -> dict[str, float]:
     done("read")
     values = pd.DataFrame({
         "imd_score": gdf["imd_score"],
-        "idaci_pct": gdf["idaci_count"] / gdf["children_0_15_count"] * 100,
+        "idaci_per_100": gdf["idaci_count"] / gdf["children_0_15_count"] * 100,
         "cyp_education_score": gdf["cyp_education_score"],
         "disabled_pct": gdf["disabled_count"] / gdf["disability_residents_count"] * 100,
     })
     z = (values - values.mean()) / values.std(ddof=0)
     domains = pd.DataFrame({
-        "deprivation": z[["imd_score", "idaci_pct"]].mean(axis=1),
+        "deprivation": z[["imd_score", "idaci_per_100"]].mean(axis=1),
         "outcomes": z["cyp_education_score"],
         "disability": z["disabled_pct"],
     })

@@ -673,7 +673,7 @@ def _ward_indicators(dataset: AreaDataset) -> list[dict[str, object]]:
              kind="score", column="imd_score", direction="higher", weight=1.0),
         # a rate, not a proportion: the IDACI numerator (2022, DWP/HMRC) and Census 2021
         # children come from different sources, and a few wards' numerator is the larger
-        dict(name="idaci_pct",
+        dict(name="idaci_per_100",
              label="Income-deprived children (IDACI numerator) per 100 aged 0–15",
              domain="deprivation", kind="rate", numerator="idaci_count",
              denominator="idaci_children_count", multiplier=100, direction="higher", weight=1.0),
@@ -698,7 +698,7 @@ def _lsoa_indicators() -> list[dict[str, object]]:
     return [
         dict(name="imd_score", label="IMD 2025 score", domain="deprivation", kind="score",
              column="imd_score", direction="higher", weight=1.0),
-        dict(name="idaci_pct",
+        dict(name="idaci_per_100",
              label="Income-deprived children (IDACI numerator) per 100 aged 0–15",
              domain="deprivation", kind="rate",
              numerator="idaci_count", denominator="children_0_15_count", multiplier=100,

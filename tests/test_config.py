@@ -12,7 +12,7 @@ def test_default_config_describes_the_wolverhampton_index():
     assert cfg.area_name == "Wolverhampton" and cfg.level == "ward"
     assert {d.name for d in cfg.domains} == {"prevalence", "deprivation", "outcomes"}
     assert {i.name for i in cfg.indicators} >= {"sen_support_pct", "ehcp_per_1000", "imd_score",
-                                                 "idaci_pct", "cyp_education_score"}
+                                                 "idaci_per_100", "cyp_education_score"}
     assert all(p.is_file() for p in cfg.inputs.files())
 
 
