@@ -6,7 +6,8 @@ council sites) and the ward table of the index, and returns a siting plan:
 * :func:`demand_from_lsoas` / :func:`demand_from_points` make weighted demand points;
 * :func:`candidate_sites` makes candidate hub sites from schools and a council's own sites;
 * :func:`maximal_covering`, :func:`p_median` and :func:`set_covering` solve the three classic
-  location models with PySAL's ``spopt`` and the CBC solver bundled with PuLP (offline, exact);
+  location models exactly as integer programmes with HiGHS (``scipy.optimize.milp``, offline,
+  in-process);
 * :func:`site_hubs` is the one front door: it solves the models, measures how well each ward is
   served, lists wards for outreach and gives every ward a priority tier.
 
@@ -23,36 +24,53 @@ unlike a min–max rescaling, it never gives the least needy area a weight of ex
 children stay in the plan, with the least weight). ``need_scaling='minmax'`` or ``'none'`` are
 available.
 
-**Models** (Church & ReVelle 1974; Hakimi 1964; Toregas et al. 1971), with :math:`w_i` the demand
-weight of point *i*, :math:`d_{ij}` the distance to site *j*, *r* the service distance and
-:math:`x_j = 1` when site *j* opens:
+**Models**, with :math:`w_i` the demand weight of point *i*, :math:`d_{ij}` its distance to
+site *j*, *r* the service distance, :math:`N_i = \\{j : d_{ij} \\le r\\}` and :math:`x_j = 1`
+when site *j* opens (binary). As solved:
 
-* maximal covering (MCLP): maximise :math:`\\sum_i w_i y_i` with
-  :math:`y_i \\le \\sum_{j: d_{ij} \\le r} x_j` and :math:`\\sum_j x_j = p`;
-* p-median: minimise :math:`\\sum_i \\sum_j w_i d_{ij} z_{ij}`, each point assigned once to an
-  open site, :math:`\\sum_j x_j = p`;
-* location set covering (LSCP): minimise :math:`\\sum_j x_j` such that every point with
-  :math:`w_i > 0` has an open site within *r*.
+* maximal covering (MCLP; Church & ReVelle 1974): maximise :math:`\\sum_i w_i y_i` subject to
+  :math:`y_i \\le \\sum_{j \\in N_i} x_j`, :math:`0 \\le y_i \\le 1` and
+  :math:`\\sum_j x_j = p`. Points with no weight or no site within *r* are left out (they
+  cannot change the need covered); :math:`y_i` is continuous because, with binary *x*, its best
+  value :math:`\\min(1, \\sum_{j \\in N_i} x_j)` is 0 or 1.
+* p-median (Hakimi 1964; the integer programme of ReVelle & Swain 1970): minimise
+  :math:`\\sum_i \\sum_{j \\in M_i} w_i d_{ij} z_{ij}` subject to
+  :math:`\\sum_{j \\in M_i} z_{ij} = 1`, :math:`0 \\le z_{ij} \\le x_j` and
+  :math:`\\sum_j x_j = p`. :math:`M_i` holds the sites no farther than point *i*'s
+  (m − p + 1)-th nearest site and than its nearest fixed site: whatever *p* sites open, the
+  nearest open one is among them. Points with no weight are left out.
+* location set covering (LSCP; Toregas et al. 1971): minimise :math:`\\sum_j x_j` subject to
+  :math:`\\sum_{j \\in N_i} x_j \\ge 1` for every point with :math:`w_i > 0` (and, with
+  ``uncoverable='ignore'``, some site within *r*). A row whose :math:`N_i` contains another
+  row's is implied by it and is dropped.
 
-Fixed (already open) sites are forced open (their variables are fixed to 1) and count towards *p*.
+Fixed (already open) sites are forced open (lower bound 1) and count towards *p*. The programmes
+are built as sparse matrices with numpy and solved in-process by HiGHS through
+``scipy.optimize.milp`` with ``mip_rel_gap = 0`` (optimality proven, not within the default
+0.01 %); costs are scaled (``MCLP_SCALE``, ``PMEDIAN_SCALE``) so that HiGHS's absolute
+tolerances (1e-6) are far below the tie tolerance. ``time_limit_s`` bounds each solve.
 
-**Ties.** Several plans can be equally good (two schools on one site, symmetric layouts). After
-the optimum :math:`Z^*` is found, a second solve keeps the objective within
-``TIE_TOLERANCE`` × total need of :math:`Z^*` (or, for LSCP, the same number of sites) and
-minimises :math:`\\sum_j (j+1) x_j`, with sites sorted by ``site_id``: ties go to sites that
-sort first. Inputs are sorted by id before the model is built, so row order never matters.
+**Ties.** Several plans can be equally good (two schools on one site, symmetric layouts). With
+sites sorted by ``site_id`` (positions *j* = 0, 1, …), after the optimum :math:`Z^*` is found a
+second solve adds the row "objective within δ of :math:`Z^*`", δ = ``TIE_TOLERANCE`` × total
+need for MCLP, × max(:math:`Z^*`, total need) for p-median, and no more sites for LSCP, and
+minimises objective + ε :math:`\\sum_j (j+1) x_j` with ε = 2δ (1 for LSCP). Tied plans differ in
+objective by at most δ < ε, so a smaller :math:`\\sum_j (j+1) x_j` always wins: the plan chosen
+is the tied plan with the smallest sum of positions — ties go to sites that sort first — and,
+among those, the better objective. That is the rule of a second solve minimising
+:math:`\\sum_j (j+1) x_j` alone, made exact and deterministic when position sums tie too; the
+objective term keeps the second solve's linear relaxation as tight as the first's. Inputs are
+sorted by id before the model is built, so row order never matters.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
-import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -61,9 +79,6 @@ from scipy.spatial.distance import cdist
 
 from ._errors import SitingError, ValidationError, close_matches, preview
 from .config import SitingSettings
-
-if TYPE_CHECKING:  # pragma: no cover
-    import pulp
 
 __all__ = [
     "CRS",
@@ -98,6 +113,11 @@ MODEL_LABELS = {
 }
 #: Plans whose objective is within this share of the total need of the optimum count as ties.
 TIE_TOLERANCE = 1e-7
+#: Costs given to HiGHS: maximal covering in parts per million of the total need, p-median as
+#: the need-weighted mean distance in millimetres, so that HiGHS's absolute tolerances (1e-6)
+#: are far below the tie tolerance.
+MCLP_SCALE = 1e6
+PMEDIAN_SCALE = 1e3
 #: Largest set-covering problem (demand points) whose redundant rows are removed first.
 ESSENTIAL_ROWS_MAX = 5000
 #: Need scalings accepted by :func:`demand_from_lsoas`.
@@ -520,7 +540,7 @@ class Plan:
         Sites forced open.
     status : str
         ``'optimal'``; ``'partial'`` when an LSCP covers only the demand within reach of some
-        candidate; ``'time limit'`` when CBC stopped at the time limit with a plan not proven
+        candidate; ``'time limit'`` when HiGHS stopped at the time limit with a plan not proven
         optimal (see ``note``).
     objective : float
         MCLP: need covered; p-median: need-weighted distance in metres; LSCP: number of sites.
@@ -535,7 +555,7 @@ class Plan:
     service_distance_m : float
         The service distance coverage is measured with.
     build_seconds, solve_seconds : float
-        Wall time to build the PuLP models and to solve them (both stages).
+        Wall time to build the programmes (sparse matrices) and to solve them (both stages).
     note : str
         Plain-language remark (e.g. uncoverable demand), or ``''``.
     """
@@ -570,7 +590,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class _Arrays:
-    """Demand and candidates as sorted numpy arrays (positions 0..n-1 for spopt)."""
+    """Demand and candidates as numpy arrays sorted by id (positions 0..n-1 in the programmes)."""
 
     demand_ids: np.ndarray
     site_ids: np.ndarray
@@ -690,7 +710,7 @@ def maximal_covering(
     fixed : sequence of str
         Site ids or names that are already open.
     time_limit_s : float, optional
-        Stop each CBC solve after this many seconds and keep the best plan found (status
+        Stop each HiGHS solve after this many seconds and keep the best plan found (status
         ``'time limit'``); no limit by default.
 
     Returns
@@ -786,28 +806,19 @@ def _check_p(arrays: _Arrays, p: int, label: str) -> None:
 def _solve_mclp(
     arrays: _Arrays, p: int, distance: float, time_limit_s: float | None = None
 ) -> Plan:
-    from spopt.locate import MCLP
-
     _check_p(arrays, p, "maximal covering")
     t0 = time.perf_counter()
-    with _quiet_pulp4():
-        model = MCLP.from_cost_matrix(
-            arrays.distance,
-            arrays.weight,
-            service_radius=float(distance),
-            p_facilities=int(p),
-            predefined_facilities_arr=arrays.fixed.copy() if arrays.fixed.any() else None,
-            name="mclp",
-        )
+    programme = _mclp_programme(arrays, int(p), distance)
     build = time.perf_counter() - t0
+    scale = MCLP_SCALE / arrays.total
 
-    def floor(open_: np.ndarray) -> Any:
+    def ties(open_: np.ndarray) -> tuple[float, float]:
+        # cost = -(need covered) x scale; tied plans cover at least Z* - TIE_TOLERANCE x total
         best = float(arrays.weight[_covered(arrays, open_, distance)].sum())
-        return model.problem.objective.copy() >= best - TIE_TOLERANCE * arrays.total
+        tolerance = TIE_TOLERANCE * arrays.total * scale
+        return -best * scale + tolerance, 2.0 * tolerance
 
-    open_, extra, solve, note = _optimise(
-        model.problem, model.fac_vars, floor, "maximal covering", time_limit_s
-    )
+    open_, extra, solve, note = _optimise(programme, ties, "maximal covering", time_limit_s)
     plan = _plan("mclp", arrays, open_, distance, build + extra, solve, note)
     return _replace(plan, objective=plan.need_covered)
 
@@ -815,28 +826,19 @@ def _solve_mclp(
 def _solve_pmedian(
     arrays: _Arrays, p: int, distance: float, time_limit_s: float | None = None
 ) -> Plan:
-    from spopt.locate import PMedian
-
     _check_p(arrays, p, "p-median")
     t0 = time.perf_counter()
-    with _quiet_pulp4():
-        model = PMedian.from_cost_matrix(
-            arrays.distance,
-            arrays.weight,
-            p_facilities=int(p),
-            predefined_facilities_arr=arrays.fixed.copy() if arrays.fixed.any() else None,
-            name="pmedian",
-        )
+    programme = _pmedian_programme(arrays, int(p))
     build = time.perf_counter() - t0
+    scale = PMEDIAN_SCALE / arrays.total
 
-    def ceiling(open_: np.ndarray) -> Any:
+    def ties(open_: np.ndarray) -> tuple[float, float]:
+        # cost = need-weighted metres x scale; tied plans cost at most Z* + tolerance
         best = _weighted_distance(arrays, open_)
-        slack = TIE_TOLERANCE * max(best, arrays.total)
-        return model.problem.objective.copy() <= best + slack
+        tolerance = TIE_TOLERANCE * max(best, arrays.total) * scale
+        return best * scale + tolerance, 2.0 * tolerance
 
-    open_, extra, solve, note = _optimise(
-        model.problem, model.fac_vars, ceiling, "p-median", time_limit_s
-    )
+    open_, extra, solve, note = _optimise(programme, ties, "p-median", time_limit_s)
     plan = _plan("pmedian", arrays, open_, distance, build + extra, solve, note)
     return _replace(plan, objective=_weighted_distance(arrays, open_))
 
@@ -844,13 +846,11 @@ def _solve_pmedian(
 def _solve_lscp(
     arrays: _Arrays, distance: float, uncoverable: str, time_limit_s: float | None = None
 ) -> Plan:
-    import pulp
-    from spopt.locate import LSCP
-
     if uncoverable not in ("raise", "ignore"):
         raise ValueError(f"uncoverable must be 'raise' or 'ignore', got {uncoverable!r}")
     needs = arrays.weight > 0
-    reach = (arrays.distance <= distance).any(axis=1)
+    cover = arrays.distance <= distance
+    reach = cover.any(axis=1)
     out = needs & ~reach
     partial = ""
     if out.any():
@@ -866,23 +866,16 @@ def _solve_lscp(
                 "or increase the service distance"
             )
         partial = f"covers the need within reach only: {partial}"
-    rows = _essential_rows(arrays.distance <= distance, needs & reach)
     t0 = time.perf_counter()
-    with _quiet_pulp4():
-        model = LSCP.from_cost_matrix(
-            arrays.distance[rows],
-            float(distance),
-            predefined_facilities_arr=arrays.fixed.copy() if arrays.fixed.any() else None,
-            name="lscp",
-        )
+    rows = _essential_rows(cover, needs & reach)
+    programme = _lscp_programme(arrays, cover[rows])
     build = time.perf_counter() - t0
 
-    def count(open_: np.ndarray) -> Any:
-        return pulp.lpSum(model.fac_vars) <= int(open_.sum())
+    def ties(open_: np.ndarray) -> tuple[float, float]:
+        # cost = number of sites; tied plans have no more sites (any epsilon > 0 will do)
+        return float(open_.sum()), 1.0
 
-    open_, extra, solve, note = _optimise(
-        model.problem, model.fac_vars, count, "location set covering", time_limit_s
-    )
+    open_, extra, solve, note = _optimise(programme, ties, "location set covering", time_limit_s)
     note = "; ".join(n for n in (partial, note) if n)
     plan = _plan("lscp", arrays, open_, distance, build + extra, solve, note)
     status = plan.status if plan.status != "optimal" else ("partial" if partial else "optimal")
@@ -913,91 +906,207 @@ def _essential_rows(cover: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return keep
 
 
+@dataclass(frozen=True)
+class _Programme:
+    """A mixed-integer programme in the form ``scipy.optimize.milp`` takes.
+
+    Minimise ``cost @ v`` subject to ``row_lower <= matrix @ v <= row_upper`` and
+    ``lower <= v <= 1``. The first ``n_sites`` variables are the sites' :math:`x_j` (binary,
+    in ``site_id`` order); the others are continuous.
+    """
+
+    cost: np.ndarray
+    matrix: Any  # scipy.sparse matrix, rows × variables
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    lower: np.ndarray
+    n_sites: int
+
+    @property
+    def integrality(self) -> np.ndarray:
+        out = np.zeros(len(self.cost), dtype=np.uint8)
+        out[: self.n_sites] = 1
+        return out
+
+    def tie_break(self, bound: float, epsilon: float) -> _Programme:
+        """The same programme with ``cost @ v <= bound`` added and ε Σ (j + 1) x_j in the cost."""
+        from scipy import sparse
+
+        cost = self.cost.copy()
+        cost[: self.n_sites] += epsilon * np.arange(1, self.n_sites + 1)
+        return _Programme(
+            cost=cost,
+            matrix=sparse.vstack([self.matrix, sparse.csr_matrix(self.cost)], format="csr"),
+            row_lower=np.append(self.row_lower, -np.inf),
+            row_upper=np.append(self.row_upper, bound),
+            lower=self.lower,
+            n_sites=self.n_sites,
+        )
+
+
+def _matrix(
+    rows: Sequence[np.ndarray], cols: Sequence[np.ndarray], values: Sequence[np.ndarray | float],
+    shape: tuple[int, int],
+) -> Any:
+    """A sparse matrix (CSR) from blocks of (row, column, value) triplets."""
+    from scipy import sparse
+
+    r = np.concatenate(rows)
+    c = np.concatenate(cols)
+    v = np.concatenate([np.broadcast_to(np.asarray(x, float), a.shape)
+                        for x, a in zip(values, rows, strict=True)])
+    return sparse.csr_matrix((v, (r, c)), shape=shape)
+
+
+def _mclp_programme(arrays: _Arrays, p: int, distance: float) -> _Programme:
+    """Maximal covering: variables x_j (sites), then y_i (demand points that can be covered).
+
+    Points with no weight or beyond the reach of every candidate cannot change the need
+    covered and get no y_i. With ``x`` binary, the optimal y_i = min(1, Σ_{j∈N_i} x_j) is
+    integral, so y_i can be continuous. Costs are -need × ``MCLP_SCALE`` / total need (minus
+    the share of need covered, in parts per million).
+    """
+    m = len(arrays.site_ids)
+    cover = arrays.distance <= distance
+    rows = np.flatnonzero((arrays.weight > 0) & cover.any(axis=1))
+    k = len(rows)
+    ii, jj = np.nonzero(cover[rows])
+    at = np.arange(k)
+    matrix = _matrix(
+        [ii, at, np.full(m, k)],  # y_i - Σ_{j∈N_i} x_j <= 0; Σ_j x_j = p
+        [jj, m + at, np.arange(m)],
+        [-1.0, 1.0, 1.0],
+        (k + 1, m + k),
+    )
+    return _Programme(
+        cost=np.concatenate([np.zeros(m), -arrays.weight[rows] * (MCLP_SCALE / arrays.total)]),
+        matrix=matrix,
+        row_lower=np.append(np.full(k, -np.inf), p),
+        row_upper=np.append(np.zeros(k), p),
+        lower=np.concatenate([arrays.fixed.astype(float), np.zeros(k)]),
+        n_sites=m,
+    )
+
+
+def _pmedian_programme(arrays: _Arrays, p: int) -> _Programme:
+    """p-median: variables x_j (sites), then z_ij (point i served by site j).
+
+    Only points with weight get z_ij, and only for the sites that can be the nearest open
+    one in some plan: no farther than the point's (m − p + 1)-th nearest site (at least one
+    of those is open whatever p sites open) and no farther than its nearest fixed site (which
+    is open). z_ij is continuous: with ``x`` binary an optimal assignment is integral. Costs are
+    need-weighted metres × ``PMEDIAN_SCALE`` / total need (the mean distance in millimetres).
+    """
+    m = len(arrays.site_ids)
+    points = np.flatnonzero(arrays.weight > 0)
+    d = arrays.distance[points]
+    reach = np.partition(d, m - p, axis=1)[:, m - p]
+    if arrays.fixed.any():
+        reach = np.minimum(reach, d[:, arrays.fixed].min(axis=1))
+    ii, jj = np.nonzero(d <= reach[:, None])
+    k, nz = len(points), len(ii)
+    at = np.arange(nz)
+    matrix = _matrix(
+        # Σ_j z_ij = 1; z_ij - x_j <= 0; Σ_j x_j = p
+        [ii, k + at, k + at, np.full(m, k + nz)],
+        [m + at, m + at, jj, np.arange(m)],
+        [1.0, 1.0, -1.0, 1.0],
+        (k + nz + 1, m + nz),
+    )
+    return _Programme(
+        cost=np.concatenate(
+            [np.zeros(m), arrays.weight[points][ii] * d[ii, jj] * (PMEDIAN_SCALE / arrays.total)]
+        ),
+        matrix=matrix,
+        row_lower=np.concatenate([np.ones(k), np.full(nz, -np.inf), [p]]),
+        row_upper=np.concatenate([np.ones(k), np.zeros(nz), [p]]),
+        lower=np.concatenate([arrays.fixed.astype(float), np.zeros(nz)]),
+        n_sites=m,
+    )
+
+
+def _lscp_programme(arrays: _Arrays, cover: np.ndarray) -> _Programme:
+    """Location set covering: variables x_j only; one row Σ_{j∈N_i} x_j >= 1 per point."""
+    m = len(arrays.site_ids)
+    ii, jj = np.nonzero(cover)
+    return _Programme(
+        cost=np.ones(m),
+        matrix=_matrix([ii], [jj], [1.0], (len(cover), m)),
+        row_lower=np.ones(len(cover)),
+        row_upper=np.full(len(cover), np.inf),
+        lower=arrays.fixed.astype(float),
+        n_sites=m,
+    )
+
+
 def _optimise(
-    problem: pulp.LpProblem,
-    fac_vars: Sequence[Any],
-    bound: Any,
+    programme: _Programme,
+    ties: Callable[[np.ndarray], tuple[float, float]],
     label: str,
     time_limit_s: float | None,
 ) -> tuple[np.ndarray, float, float, str]:
     """Solve, then break ties among optimal plans (see the module Notes).
 
-    Returns the open sites, the seconds spent adding the tie-break, the seconds spent solving
-    and a note ('' when both stages finished).
+    ``ties`` gives, from the optimal plan, the largest ``cost @ v`` a tied plan may have and
+    the weight ε of the site positions in the tie-break, larger than the tie tolerance.
+    Returns the open sites, the seconds spent building the tie-break, the seconds spent
+    solving and a note ('' when both stages finished).
     """
-    solve, proven = _solve(problem, label, time_limit_s)
-    open_ = _open(fac_vars)
+    x, solve, proven = _solve(programme, label, time_limit_s)
+    if x is None:
+        raise SitingError(
+            f"{label}: no plan found within the {time_limit_s:g} s time limit; raise "
+            "time_limit_s or give fewer candidate sites"
+        )
+    open_ = x[: programme.n_sites] > 0.5
     if not proven:
         return open_, 0.0, solve, (
             f"stopped at the {time_limit_s:g} s time limit: the best plan found, not proven "
             "optimal (ties not broken)"
         )
     t0 = time.perf_counter()
-    with _quiet_pulp4():
-        problem += bound(open_), "tie_break_bound"
-    _tie_break_objective(problem, fac_vars)
+    tied = programme.tie_break(*ties(open_))
     extra = time.perf_counter() - t0
-    seconds, proven = _solve(problem, f"{label} (tie-break)", time_limit_s)
+    x, seconds, proven = _solve(tied, f"{label} (tie-break)", time_limit_s)
     note = "" if proven else "optimal, but breaking ties stopped at the time limit"
-    return _open(fac_vars), extra, solve + seconds, note
-
-
-def _tie_break_objective(problem: pulp.LpProblem, fac_vars: Sequence[Any]) -> None:
-    import pulp
-
-    problem.sense = pulp.LpMinimize
-    with _quiet_pulp4():
-        problem.setObjective(pulp.lpSum((j + 1) * x for j, x in enumerate(fac_vars)))
-
-
-@contextlib.contextmanager
-def _quiet_pulp4() -> Iterator[None]:
-    """Silence only PuLP's "… in PuLP 4.0" deprecation warnings (raised inside spopt and PuLP)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*PuLP 4\.0", category=DeprecationWarning)
-        yield
-
-
-def _solver(time_limit_s: float | None = None) -> pulp.LpSolver:
-    """Return PuLP's bundled CBC (offline), silencing only its PuLP 4 deprecation warning."""
-    import pulp
-
-    with _quiet_pulp4():
-        cbc = getattr(pulp, "PULP_CBC_CMD", None)
-        kind = cbc if cbc is not None else pulp.COIN_CMD
-        solver = kind(msg=False, timeLimit=time_limit_s)
-    if not solver.available():
-        raise SitingError(
-            "the CBC solver is not available: geo_send needs PuLP < 4, which ships CBC "
-            "(pip install 'pulp<4')"
-        )
-    return solver
+    if x is not None:  # else keep the optimal plan of the first stage
+        open_ = x[: programme.n_sites] > 0.5
+    return open_, extra, solve + seconds, note
 
 
 def _solve(
-    problem: pulp.LpProblem, label: str, time_limit_s: float | None = None
-) -> tuple[float, bool]:
-    """Solve with CBC; return the seconds taken and whether optimality was proven."""
-    import pulp
+    programme: _Programme, label: str, time_limit_s: float | None = None
+) -> tuple[np.ndarray | None, float, bool]:
+    """Solve with HiGHS (``scipy.optimize.milp``), in-process.
 
+    Returns the solution (``None`` when the time limit stopped HiGHS before it found any),
+    the seconds taken and whether optimality was proven.
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    options: dict[str, Any] = {"mip_rel_gap": 0.0}  # prove optimality, not 0.01% of it
+    if time_limit_s is not None:
+        options["time_limit"] = float(time_limit_s)
     t0 = time.perf_counter()
-    try:
-        with _quiet_pulp4():
-            problem.solve(_solver(time_limit_s))
-    except pulp.PulpSolverError as exc:
-        raise SitingError(f"{label}: the solver failed ({exc})") from None
+    result = milp(
+        programme.cost,
+        integrality=programme.integrality,
+        bounds=Bounds(programme.lower, np.ones(len(programme.cost))),
+        constraints=LinearConstraint(programme.matrix, programme.row_lower, programme.row_upper),
+        options=options,
+    )
     seconds = time.perf_counter() - t0
-    if problem.status != pulp.LpStatusOptimal:
-        limit = f" within the {time_limit_s:g} s time limit" if time_limit_s else ""
+    logger.debug("%s: HiGHS status %d in %.3f s (%s)", label, result.status, seconds,
+                 result.message)
+    if result.status == 0:
+        return np.asarray(result.x), seconds, True
+    if result.status == 1:  # time (or iteration) limit: the best plan found, if any
+        return (None if result.x is None else np.asarray(result.x)), seconds, False
+    if result.status == 2:
         raise SitingError(
-            f"{label}: no solution{limit} (solver status {pulp.LpStatus[problem.status]!r}); "
-            "check p, the fixed sites and the service distance"
+            f"{label}: no feasible plan; check p, the fixed sites and the service distance"
         )
-    return seconds, problem.sol_status == pulp.LpSolutionOptimal
-
-
-def _open(fac_vars: Sequence[Any]) -> np.ndarray:
-    return np.array([(v.varValue or 0.0) > 0.5 for v in fac_vars], dtype=bool)
+    raise SitingError(f"{label}: the solver failed ({result.message})")
 
 
 def _covered(arrays: _Arrays, open_: np.ndarray, distance: float) -> np.ndarray:

@@ -560,8 +560,9 @@ def test_time_limit_is_reported(monkeypatch, line_demand, line_sites):
 
     real = siting._solve
 
-    def stopped(problem, label, time_limit_s=None):
-        return real(problem, label, time_limit_s)[0], False
+    def stopped(programme, label, time_limit_s=None):
+        x, seconds, _ = real(programme, label, time_limit_s)
+        return x, seconds, False
 
     monkeypatch.setattr(siting, "_solve", stopped)
     plan = maximal_covering(line_demand, line_sites, p=1, service_distance_m=1000, time_limit_s=5)
@@ -572,6 +573,32 @@ def test_time_limit_is_reported(monkeypatch, line_demand, line_sites):
                         time_limit_s=5)
     assert plan.status == "time limit"
     assert "FAR" in plan.note and "not proven optimal" in plan.note
+
+
+def test_time_limit_before_any_plan(monkeypatch, line_demand, line_sites):
+    from geo_send import siting
+
+    real = siting._solve
+    monkeypatch.setattr(siting, "_solve", lambda programme, label, time_limit_s=None: (None, 0.0,
+                                                                                     False))
+    with pytest.raises(SitingError, match=r"no plan found within the 5 s time limit"):
+        p_median(line_demand, line_sites, p=2, service_distance_m=1000, time_limit_s=5)
+
+    def tie_break_stopped(programme, label, time_limit_s=None):
+        return (None, 0.0, False) if "tie-break" in label else real(programme, label, time_limit_s)
+
+    # the second stage found nothing in time: the optimal plan of the first stage is kept
+    monkeypatch.setattr(siting, "_solve", tie_break_stopped)
+    plan = maximal_covering(line_demand, line_sites, p=2, service_distance_m=1000, time_limit_s=5)
+    assert plan.status == "time limit"
+    assert plan.site_ids == ("S1", "S2")
+    assert plan.note == "optimal, but breaking ties stopped at the time limit"
+
+
+def test_real_time_limit_is_passed_to_highs(line_demand, line_sites):
+    # a generous limit changes nothing; HiGHS proves optimality well within it
+    plan = p_median(line_demand, line_sites, p=2, service_distance_m=1000, time_limit_s=60)
+    assert plan.status == "optimal" and plan.note == ""
 
 
 # -- the pipeline on the embedded Wolverhampton data ---------------------------------------
