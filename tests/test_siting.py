@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -601,6 +602,157 @@ def test_real_time_limit_is_passed_to_highs(line_demand, line_sites):
     assert plan.status == "optimal" and plan.note == ""
 
 
+# -- spopt and CBC as an independent oracle ------------------------------------------------
+def cbc_oracle(model, demand, sites, *, r, p=None, fixed=()):
+    """Optimal plan by PySAL spopt and PuLP's CBC, its score, and whether it is the only optimum.
+
+    Distances by numpy; scores: need covered (MCLP), need-weighted metres (p-median), number of
+    sites (LSCP). Uniqueness: a second CBC solve that excludes the plan scores worse.
+    """
+    import pulp
+    from spopt.locate import LSCP, MCLP, PMedian
+
+    dem, sit = demand.sort_index(), sites.sort_index()
+    d = np.hypot(
+        dem.geometry.x.to_numpy()[:, None] - sit.geometry.x.to_numpy()[None, :],
+        dem.geometry.y.to_numpy()[:, None] - sit.geometry.y.to_numpy()[None, :],
+    )
+    w = dem["demand_weight"].to_numpy(float)
+    predefined = np.isin(sit.index, list(fixed)).astype(int) if len(fixed) else None
+    score = {
+        "mclp": lambda o: w[(d[:, o] <= r).any(axis=1)].sum(),
+        "pmedian": lambda o: (w * d[:, o].min(axis=1)).sum(),
+        "lscp": lambda o: float(o.sum()),
+    }[model]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*PuLP 4\.0", category=DeprecationWarning)
+        if model == "mclp":
+            lp = MCLP.from_cost_matrix(d, w, service_radius=r, p_facilities=p,
+                                       predefined_facilities_arr=predefined)
+        elif model == "pmedian":
+            lp = PMedian.from_cost_matrix(d, w, p_facilities=p, predefined_facilities_arr=predefined)
+        else:
+            rows = (w > 0) & (d <= r).any(axis=1)
+            lp = LSCP.from_cost_matrix(d[rows], r, predefined_facilities_arr=predefined)
+        solver = pulp.PULP_CBC_CMD(msg=False)
+        lp.problem.solve(solver)
+        assert lp.problem.status == pulp.LpStatusOptimal
+        best = np.array([v.varValue > 0.5 for v in lp.fac_vars])
+        chosen = [lp.fac_vars[j] for j in np.flatnonzero(best)]
+        lp.problem += pulp.lpSum(chosen) <= len(chosen) - 1
+        lp.problem.solve(solver)
+        if lp.problem.status != pulp.LpStatusOptimal:
+            unique = True
+        else:
+            other = np.array([(v.varValue or 0.0) > 0.5 for v in lp.fac_vars])
+            gap = abs(score(other) - score(best))
+            unique = gap > 1e-6 * max(abs(score(best)), w.sum())
+    return tuple(sit.index[best]), score(best), unique
+
+
+def assert_matches_oracle(plan, oracle):
+    sites, score, unique = oracle
+    assert_allclose(plan.objective, score, rtol=1e-9)
+    if unique:
+        assert plan.site_ids == sites
+
+
+def oracle_instance(seed: int, grid: bool):
+    """A small seeded instance; on a 500 m grid points and sites coincide and plans tie."""
+    demand, sites = random_instance(seed, n=30, m=12, size=6000.0)
+    if grid:
+        demand = demand.set_geometry(
+            gpd.points_from_xy((demand.geometry.x // 500) * 500, (demand.geometry.y // 500) * 500),
+            crs=CRS,
+        )
+        sites = sites.set_geometry(
+            gpd.points_from_xy((sites.geometry.x // 1000) * 1000, (sites.geometry.y // 1000) * 1000),
+            crs=CRS,
+        )
+    return demand, sites
+
+
+ORACLE_CASES = [(seed, grid, fixed) for seed in range(3) for grid in (False, True)
+                for fixed in (False, True)]
+
+
+@pytest.mark.parametrize(
+    ("seed", "grid", "fixed"),
+    ORACLE_CASES,
+    ids=[f"seed{s}-{'grid' if g else 'free'}-{'fixed' if f else 'open'}" for s, g, f in ORACLE_CASES],
+)
+def test_models_match_spopt_and_cbc_on_random_instances(seed, grid, fixed):
+    demand, sites = oracle_instance(seed, grid)
+    fixed_ids = [sites.index[(7 * seed + 3) % len(sites)]] if fixed else []
+    r = 1500.0
+    for p in (1, 2, 4):
+        if p < len(fixed_ids):
+            continue
+        plan = maximal_covering(demand, sites, p=p, service_distance_m=r, fixed=fixed_ids)
+        assert_matches_oracle(plan, cbc_oracle("mclp", demand, sites, r=r, p=p, fixed=fixed_ids))
+        plan = p_median(demand, sites, p=p, service_distance_m=r, fixed=fixed_ids)
+        assert_matches_oracle(plan, cbc_oracle("pmedian", demand, sites, r=r, p=p,
+                                               fixed=fixed_ids))
+        assert set(fixed_ids) <= set(plan.site_ids)
+    plan = set_covering(demand, sites, service_distance_m=r, fixed=fixed_ids, uncoverable="ignore")
+    assert_matches_oracle(plan, cbc_oracle("lscp", demand, sites, r=r, fixed=fixed_ids))
+    assert set(fixed_ids) <= set(plan.site_ids)
+
+
+@pytest.mark.parametrize("seed", range(4), ids=[f"seed{s}" for s in range(4)])
+def test_ties_go_to_the_smallest_sum_of_positions(seed):
+    # brute force on a grid, where many plans tie: among the plans within the tie tolerance of
+    # the optimum, the smallest sum of (sorted) positions, then the better objective
+    from geo_send.siting import TIE_TOLERANCE
+
+    demand, sites = oracle_instance(seed, grid=True)
+    sites = sites.iloc[:8]
+    r = 1500.0
+    total = demand["demand_weight"].sum()
+    ids = list(sites.sort_index().index)
+    for p in (1, 2, 3):
+        for score, solve, sense in (
+            (lambda d, w: w[(d <= r).any(axis=1)].sum(), maximal_covering, -1),
+            (lambda d, w: (w * d.min(axis=1)).sum(), p_median, 1),
+        ):
+            scores = brute_force(demand, sites.sort_index(), p, score)
+            best = min(sense * v for v in scores.values())
+            slack = TIE_TOLERANCE * (total if sense < 0 else max(best, total))
+            tied = {k: sense * v for k, v in scores.items() if sense * v <= best + slack}
+            key = {k: (sum(ids.index(s) for s in k), v) for k, v in tied.items()}
+            low = min(key.values())
+            expected = {k for k, v in key.items() if v[0] == low[0] and np.isclose(v[1], low[1])}
+            plan = solve(demand, sites, p=p, service_distance_m=r)
+            assert plan.site_ids in expected
+
+
+def test_siting_imports_no_solver_or_plotting_library():
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from geo_send import siting
+
+    tree = ast.parse(Path(siting.__file__).read_text(encoding="utf-8"))
+    modules = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    banned = ("spopt", "pulp", "matplotlib", "libpysal", "esda", "mapclassify", "sklearn",
+              "scipy.stats")
+    assert not [m for m in modules if m.startswith(banned)]
+    # and solving in a fresh process loads neither spopt nor PuLP
+    code = (
+        "import sys; from tests.test_siting import *; "
+        "d = demand_frame(LINE_DEMAND); s = site_frame(LINE_SITES); "
+        "[f(d, s, p=2, service_distance_m=1000) for f in (maximal_covering, p_median)]; "
+        "set_covering(d, s, service_distance_m=1000); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('spopt', 'pulp')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]"
+
+
 # -- the pipeline on the embedded Wolverhampton data ---------------------------------------
 @pytest.fixture(scope="module")
 def default_run():
@@ -730,3 +882,28 @@ def test_default_map_draws_the_hubs_and_the_tier_and_outreach_layers(tmp_path):
     assert "Community SEND hubs" in html and "Within 2.0 km" in html
     assert "Priority tier" in html and "Outreach: high need beyond the hubs" in html
     assert "Hub priority" in html and "Within reach of a hub" in html
+
+
+@pytest.mark.parametrize(
+    "fixed",
+    [(), ("139892",)],  # St Michael's Catholic Primary Academy, open in no plan without it
+    ids=["open", "fixed"],
+)
+def test_default_plans_match_spopt_and_cbc(default_run, fixed):
+    import dataclasses
+
+    res = default_run.siting
+    s = res.settings
+    demand, sites, r = res.demand, res.candidates, s.service_distance_m
+    mclp = maximal_covering(demand, sites, p=s.p, service_distance_m=r, fixed=fixed)
+    if not fixed:  # the plan of record: 72.9% of need within 2 km of 3 hubs
+        record = res.plans["mclp"]
+        assert mclp == dataclasses.replace(record, build_seconds=mclp.build_seconds,
+                                           solve_seconds=mclp.solve_seconds)
+        assert_allclose(mclp.need_covered_share, 0.7294821966, rtol=1e-9)
+    assert_matches_oracle(mclp, cbc_oracle("mclp", demand, sites, r=r, p=s.p, fixed=fixed))
+    pmed = p_median(demand, sites, p=s.p, service_distance_m=r, fixed=fixed)
+    assert_matches_oracle(pmed, cbc_oracle("pmedian", demand, sites, r=r, p=s.p, fixed=fixed))
+    lscp = set_covering(demand, sites, service_distance_m=r, fixed=fixed, uncoverable="ignore")
+    assert_matches_oracle(lscp, cbc_oracle("lscp", demand, sites, r=r, fixed=fixed))
+    assert set(fixed) <= set(mclp.site_ids) & set(pmed.site_ids) & set(lscp.site_ids)
