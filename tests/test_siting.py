@@ -596,6 +596,16 @@ def test_time_limit_before_any_plan(monkeypatch, line_demand, line_sites):
     assert plan.note == "optimal, but breaking ties stopped at the time limit"
 
 
+def test_large_p_median_is_announced(monkeypatch, caplog, line_demand, line_sites):
+    from geo_send import siting
+
+    monkeypatch.setattr(siting, "PMEDIAN_LARGE", 5)
+    with caplog.at_level("WARNING", logger="geo_send.siting"):
+        p_median(line_demand, line_sites, p=2, service_distance_m=1000)
+    # each point can be served by its m - p + 1 = 3 nearest sites; C by 4 (S1 and S3 tie at 4.5 km)
+    assert "5 demand points x 4 candidate sites make 16 assignment variables" in caplog.text
+
+
 def test_real_time_limit_is_passed_to_highs(line_demand, line_sites):
     # a generous limit changes nothing; HiGHS proves optimality well within it
     plan = p_median(line_demand, line_sites, p=2, service_distance_m=1000, time_limit_s=60)
