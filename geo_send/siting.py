@@ -1061,23 +1061,24 @@ def _optimise(
     Returns the open sites, the seconds spent building the tie-break, the seconds spent
     solving and a note ('' when both stages finished).
     """
+    limit = f"{time_limit_s:g} s time limit" if time_limit_s is not None else "iteration limit"
     x, solve, proven = _solve(programme, label, time_limit_s)
     if x is None:
         raise SitingError(
-            f"{label}: no plan found within the {time_limit_s:g} s time limit; raise "
-            "time_limit_s or give fewer candidate sites"
+            f"{label}: no plan found within the {limit}; raise time_limit_s or give fewer "
+            "candidate sites"
         )
     open_ = x[: programme.n_sites] > 0.5
     if not proven:
         return open_, 0.0, solve, (
-            f"stopped at the {time_limit_s:g} s time limit: the best plan found, not proven "
-            "optimal (ties not broken)"
+            f"stopped at the {limit}: the best plan found, not proven optimal (ties not broken)"
         )
     t0 = time.perf_counter()
     tied = programme.tie_break(*ties(open_))
     extra = time.perf_counter() - t0
     x, seconds, proven = _solve(tied, f"{label} (tie-break)", time_limit_s)
-    note = "" if proven else "optimal, but breaking ties stopped at the time limit"
+    kind = "time" if time_limit_s is not None else "iteration"
+    note = "" if proven else f"optimal, but breaking ties stopped at the {kind} limit"
     if x is not None:  # else keep the optimal plan of the first stage
         open_ = x[: programme.n_sites] > 0.5
     return open_, extra, solve + seconds, note
