@@ -640,7 +640,8 @@ def cbc_oracle(model, demand, sites, *, r, p=None, fixed=()):
             lp = MCLP.from_cost_matrix(d, w, service_radius=r, p_facilities=p,
                                        predefined_facilities_arr=predefined)
         elif model == "pmedian":
-            lp = PMedian.from_cost_matrix(d, w, p_facilities=p, predefined_facilities_arr=predefined)
+            lp = PMedian.from_cost_matrix(d, w, p_facilities=p,
+                                          predefined_facilities_arr=predefined)
         else:
             rows = (w > 0) & (d <= r).any(axis=1)
             lp = LSCP.from_cost_matrix(d[rows], r, predefined_facilities_arr=predefined)
@@ -671,14 +672,10 @@ def oracle_instance(seed: int, grid: bool):
     """A small seeded instance; on a 500 m grid points and sites coincide and plans tie."""
     demand, sites = random_instance(seed, n=30, m=12, size=6000.0)
     if grid:
-        demand = demand.set_geometry(
-            gpd.points_from_xy((demand.geometry.x // 500) * 500, (demand.geometry.y // 500) * 500),
-            crs=CRS,
-        )
-        sites = sites.set_geometry(
-            gpd.points_from_xy((sites.geometry.x // 1000) * 1000, (sites.geometry.y // 1000) * 1000),
-            crs=CRS,
-        )
+        dx, dy = demand.geometry.x // 500 * 500, demand.geometry.y // 500 * 500
+        sx, sy = sites.geometry.x // 1000 * 1000, sites.geometry.y // 1000 * 1000
+        demand = demand.set_geometry(gpd.points_from_xy(dx, dy), crs=CRS)
+        sites = sites.set_geometry(gpd.points_from_xy(sx, sy), crs=CRS)
     return demand, sites
 
 
@@ -689,7 +686,8 @@ ORACLE_CASES = [(seed, grid, fixed) for seed in range(3) for grid in (False, Tru
 @pytest.mark.parametrize(
     ("seed", "grid", "fixed"),
     ORACLE_CASES,
-    ids=[f"seed{s}-{'grid' if g else 'free'}-{'fixed' if f else 'open'}" for s, g, f in ORACLE_CASES],
+    ids=[f"seed{s}-{'grid' if g else 'free'}-{'fixed' if f else 'open'}"
+         for s, g, f in ORACLE_CASES],
 )
 def test_models_match_spopt_and_cbc_on_random_instances(seed, grid, fixed):
     demand, sites = oracle_instance(seed, grid)
