@@ -12,6 +12,10 @@ conditional randomisation is a Python loop. The formulas are those of esda (Anse
 Getis & Ord 1992; Ord & Getis 1995; Assunção & Reis 1999); the tests check them against
 independent hand computations and, where esda has no random step, against esda itself.
 
+Nothing slow to import is needed: weights come from :mod:`geo_send._contiguity` and
+SciPy's k-d tree, the normal tail from ``scipy.special``; libpysal is imported only if
+:attr:`Weights.graph` is asked for.
+
 Examples
 --------
 >>> w = build_weights(wards, SpatialSettings())                     # doctest: +SKIP
@@ -26,21 +30,24 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from libpysal.graph import Graph
-from scipy import sparse, stats
+from scipy import sparse, special
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
-from ._contiguity import build_contiguity
+from ._contiguity import contiguity_matrix
 from ._errors import ConfigError, JoinError, ValidationError, close_matches, preview
 from .config import CORRECTIONS, WEIGHTS, SpatialSettings
 from .index import rank_areas
 from .join import weighted_mean
+
+if TYPE_CHECKING:
+    from libpysal.graph import Graph
 
 __all__ = [
     "PERMUTATIONS",
@@ -101,8 +108,9 @@ class Weights:
 
     Build with :func:`build_weights`. The object is immutable; the statistics in this
     module read :attr:`binary` (0/1 links, no self-links) and use its row-standardised
-    form, which is also held as a libpysal :class:`~libpysal.graph.Graph` in
-    :attr:`graph` for use with PySAL tools.
+    form. The same row-standardised weights are available as a libpysal
+    :class:`~libpysal.graph.Graph` in :attr:`graph` for use with PySAL tools; it is built
+    (and libpysal imported) only when first asked for.
 
     Attributes
     ----------
@@ -112,8 +120,6 @@ class Weights:
         Area codes, in the order of the matrix rows.
     index_name : str
         Name of the area-code index (``ward_code`` or ``lsoa_code``).
-    graph : libpysal.graph.Graph
-        Row-standardised graph (transformation ``'R'``) over :attr:`ids`, after joins.
     binary : scipy.sparse.csr_array
         Symmetric-or-not 0/1 adjacency after joins (knn may be asymmetric), zero diagonal.
     islands : tuple of str
@@ -128,12 +134,15 @@ class Weights:
         Connected components after the joins (1 unless ``island_neighbours = 0``).
     parameter : float or None
         ``k`` for knn, ``distance_m`` for distance bands, otherwise ``None``.
+    graph : libpysal.graph.Graph
+        Row-standardised graph (transformation ``'R'``) over :attr:`ids`, after joins;
+        an area without neighbours has libpysal's zero-weight self-loop. Built from
+        :attr:`binary` on first access.
     """
 
     kind: str
     ids: tuple[str, ...]
     index_name: str
-    graph: Graph = field(repr=False, compare=False)
     binary: sparse.csr_array = field(repr=False, compare=False)
     islands: tuple[str, ...] = ()
     links_added: tuple[tuple[str, str, str], ...] = ()
@@ -151,12 +160,19 @@ class Weights:
         """Number of neighbours of each area (after joins), in :attr:`ids` order."""
         return np.diff(self.binary.indptr).astype(np.int64)
 
-    @property
+    @cached_property
     def row_standardised(self) -> sparse.csr_array:
-        """Row-standardised weights (rows of isolated areas are all zero)."""
+        """Row-standardised weights (rows of isolated areas are all zero); do not modify."""
         k = self.cardinalities.astype(float)
         scale = np.divide(1.0, k, out=np.zeros_like(k), where=k > 0)
-        return sparse.csr_array(sparse.diags_array(scale) @ self.binary)
+        out = sparse.csr_array(sparse.diags_array(scale) @ self.binary)
+        out.sort_indices()  # a fixed order of summation, whatever uses it first
+        return out
+
+    @cached_property
+    def graph(self) -> Graph:
+        """Row-standardised libpysal Graph over :attr:`ids` (imports libpysal)."""
+        return _graph_from_binary(self.binary, self.ids)
 
     def summary(self) -> dict[str, Any]:
         """Return a JSON-ready description of the weights.
@@ -213,23 +229,30 @@ def build_weights(gdf: gpd.GeoDataFrame, settings: SpatialSettings | None = None
     Returns
     -------
     Weights
-        Binary links plus the row-standardised libpysal graph and a record of joins.
+        Binary links plus a record of joins (and, on request, a libpysal graph).
 
     Raises
     ------
     ValidationError
         If the frame is not indexed by unique string area codes, has missing or empty
         geometries, has fewer than 4 areas, or its CRS is not projected when a
-        distance is needed.
+        distance is needed; for knn, if two areas share a centroid.
     ConfigError
         If the settings name an unknown weights kind or an impossible ``k``.
 
     Notes
     -----
     Contiguity is libpysal's vertex-based rule (``Graph.build_contiguity``, whose default
-    is rook; ours is queen), computed by :func:`geo_send._contiguity.build_contiguity`
-    with numpy sorts: the same links, about 1 s instead of 7 s or more for England's
-    33,755 LSOAs. libpysal gives an
+    is rook; ours is queen), computed by :func:`geo_send._contiguity.contiguity_matrix`
+    with a coordinate hash and a sparse product: the same links, about 0.3 s instead of
+    7 s or more for England's 33,755 LSOAs. knn and distance bands use centroids and
+    SciPy's k-d tree, with the links of libpysal's ``Graph.build_knn`` and
+    ``Graph.build_distance_band(binary=True)``: a distance band links areas whose
+    centroids are at most ``distance_m`` apart; knn links each area to its ``k``
+    nearest centroids, ties at the k-th distance going to the area that comes first
+    in ``gdf`` (libpysal leaves such ties to its tree). libpysal is not needed.
+
+    libpysal gives an
     area with no neighbour a zero-weight self-loop and says nothing; here every such
     *island* is reported (logged as a warning) and, when ``island_neighbours >= 1``,
     linked both ways to its ``island_neighbours`` nearest areas by centroid distance.
@@ -246,36 +269,82 @@ def build_weights(gdf: gpd.GeoDataFrame, settings: SpatialSettings | None = None
     settings = settings or SpatialSettings()
     _check_settings(settings)
     _check_frame(gdf)
-    ids = tuple(str(c) for c in gdf.index)
-    n = len(ids)
+    links, parameter = _links(gdf, settings)
+    return _bridge(links, gdf, settings, parameter)
+
+
+def _links(
+    gdf: gpd.GeoDataFrame, settings: SpatialSettings
+) -> tuple[sparse.csr_array, float | None]:
+    """0/1 links of ``settings.weights`` in frame order, before any gap is bridged."""
+    n = len(gdf)
     kind = settings.weights
-    parameter: float | None = None
     if kind in ("knn", "distance"):
         _require_projected(gdf, f"weights = {kind!r}")
     if kind == "knn" and not 1 <= settings.k < n:
         raise ConfigError(
             f"[spatial] k must be between 1 and {n - 1} for {n} areas, got {settings.k}"
         )
-
-    geoms = gdf.geometry
     if kind in ("queen", "rook"):
-        base = build_contiguity(geoms, rook=(kind == "rook"))
-    else:
-        centroids = _centroids(gdf)
-        parameter = float(settings.k if kind == "knn" else settings.distance_m)  # type: ignore[arg-type]
-        try:
-            if kind == "knn":
-                base = Graph.build_knn(centroids, k=settings.k)
-            else:
-                base = Graph.build_distance_band(centroids, threshold=parameter, binary=True)
-        except ValueError as exc:  # e.g. two areas with the same centroid for knn
-            raise ValidationError(f"cannot build {kind} weights: {exc}") from None
-    binary = _binary(base, ids)
+        return contiguity_matrix(gdf.geometry, rook=(kind == "rook")), None
+    xy = _xy(_centroids(gdf))
+    if kind == "knn":
+        return _knn(xy, settings.k, gdf.index), float(settings.k)
+    threshold = float(settings.distance_m)  # type: ignore[arg-type]
+    return _distance_band(xy, threshold), threshold
 
+
+def _knn(xy: np.ndarray, k: int, codes: pd.Index) -> sparse.csr_array:
+    """Each point linked to its ``k`` nearest others; ties at the k-th distance by position."""
+    n = len(xy)
+    shared = pd.DataFrame(xy).duplicated(keep=False).to_numpy()
+    if shared.any():
+        raise ValidationError(
+            f"cannot build knn weights: {int(shared.sum())} areas share a centroid with "
+            f"another area ({preview(codes[shared])}), so their nearest neighbours are "
+            "undefined"
+        )
+    tree = cKDTree(xy)
+    dist, nearest = tree.query(xy, k=k + 1)  # the point itself comes first (distance 0)
+    nearest = nearest[:, 1:]
+    kth = dist[:, k]
+    # every point within the k-th distance; more than k + 1 means ties at that distance
+    within = tree.query_ball_point(xy, kth * (1 + 1e-9), return_length=True)
+    for i in np.flatnonzero(within > k + 1):
+        cand = np.array([j for j in tree.query_ball_point(xy[i], kth[i] * (1 + 1e-9)) if j != i])
+        d = np.hypot(*(xy[cand] - xy[i]).T)
+        nearest[i] = cand[np.lexsort((cand, d))[:k]]
+    rows = np.repeat(np.arange(n), k)
+    out = sparse.csr_array((np.ones(n * k), (rows, nearest.ravel())), shape=(n, n))
+    out.sort_indices()
+    return out
+
+
+def _distance_band(xy: np.ndarray, threshold: float) -> sparse.csr_array:
+    """Points at most ``threshold`` apart linked both ways (coincident points included)."""
+    n = len(xy)
+    pairs = cKDTree(xy).query_pairs(threshold, output_type="ndarray")
+    a, b = pairs[:, 0], pairs[:, 1]
+    out = sparse.csr_array((np.ones(2 * len(a)), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
+    out.sort_indices()
+    return out
+
+
+def _bridge(
+    links: sparse.csr_array,
+    gdf: gpd.GeoDataFrame,
+    settings: SpatialSettings,
+    parameter: float | None,
+) -> Weights:
+    """Report islands and components of ``links`` and join them as the settings say."""
+    ids = tuple(str(c) for c in gdf.index)
+    kind = settings.weights
+    binary = sparse.csr_array(links, dtype=float)
+    binary.sort_indices()
     card = np.diff(binary.indptr)
     islands = tuple(ids[i] for i in np.flatnonzero(card == 0))
     n_comp = int(csgraph.connected_components(binary, directed=True, connection="weak")[0])
-    links: list[tuple[str, str, str]] = []
+    added: list[tuple[str, str, str]] = []
     if islands:
         logger.warning(
             "%d area(s) have no neighbour under %s weights: %s",
@@ -283,29 +352,31 @@ def build_weights(gdf: gpd.GeoDataFrame, settings: SpatialSettings | None = None
             kind,
             preview(islands),
         )
+    n_comp_after = n_comp
     if (islands or n_comp > 1) and settings.island_neighbours > 0:
         _require_projected(gdf, "joining islands or disconnected parts")
         xy = _xy(_centroids(gdf))
-        binary, links = _join_gaps(binary, xy, ids, settings.island_neighbours)
+        binary, added = _join_gaps(binary, xy, ids, settings.island_neighbours)
         logger.warning(
             "%s weights had %d connected component(s); added %d link(s) to join them: %s",
             kind,
             n_comp,
-            len(links),
-            preview(f"{a}-{b} ({why})" for a, b, why in links),
+            len(added),
+            preview(f"{a}-{b} ({why})" for a, b, why in added),
+        )
+        n_comp_after = int(
+            csgraph.connected_components(binary, directed=True, connection="weak")[0]
         )
     elif n_comp > 1:
         logger.warning("weights have %d disconnected components; none joined", n_comp)
-    n_comp_after = int(csgraph.connected_components(binary, directed=True, connection="weak")[0])
 
     return Weights(
         kind=kind,
         ids=ids,
         index_name=str(gdf.index.name),
-        graph=_graph_from_binary(binary, ids),
         binary=binary,
         islands=islands,
-        links_added=tuple(links),
+        links_added=tuple(added),
         n_components=n_comp,
         n_components_after=n_comp_after,
         parameter=parameter,
@@ -368,21 +439,10 @@ def _xy(points: gpd.GeoSeries) -> np.ndarray:
     return np.column_stack([points.x.to_numpy(), points.y.to_numpy()])
 
 
-def _binary(graph: Graph, ids: tuple[str, ...]) -> sparse.csr_array:
-    """0/1 CSR adjacency of ``graph`` in ``ids`` order, without self-links."""
-    if tuple(str(i) for i in graph.unique_ids) != ids:  # pragma: no cover - libpysal contract
-        raise ValidationError("libpysal returned the areas in a different order")
-    coo = sparse.coo_array(graph.sparse)
-    keep = (coo.row != coo.col) & (coo.data != 0)
-    n = len(ids)
-    mat = sparse.csr_array((np.ones(int(keep.sum())), (coo.row[keep], coo.col[keep])), shape=(n, n))
-    mat.sum_duplicates()
-    mat.sort_indices()
-    return mat
-
-
 def _graph_from_binary(binary: sparse.csr_array, ids: tuple[str, ...]) -> Graph:
     """Row-standardised libpysal Graph; isolated areas get libpysal's zero self-loop."""
+    from libpysal.graph import Graph  # only on request: libpysal is slow to import
+
     card = np.diff(binary.indptr)
     coo = binary.tocoo()
     order = np.lexsort((coo.col, coo.row))
@@ -604,7 +664,7 @@ def global_moran(
         "expected_i": float(ei),
         "variance_norm": float(vi),
         "z_norm": float(z_norm),
-        "p_norm": float(2 * stats.norm.sf(abs(z_norm))),
+        "p_norm": float(2 * special.ndtr(-abs(z_norm))),
         "p_sim": p_sim,
         "mean_sim": float(sims.mean()),
         "sd_sim": sd_sim,
@@ -1514,7 +1574,7 @@ def summarise_scale(frame: pd.DataFrame, *, top_n: int = 5) -> dict[str, Any]:
         ``wards_with_high_high_lsoas_uncorrected``, and a ``sentence``.
     """
     both = frame.dropna(subset=["need_index", "lsoa_need_index_mean"])
-    rho = float(stats.spearmanr(both["need_index"], both["lsoa_need_index_mean"]).statistic)
+    rho = _spearman(both["need_index"], both["lsoa_need_index_mean"])
     top_ward = set(both.index[both["rank"] <= top_n])
     top_lsoa = set(both.index[(both["lsoa_rank"] <= top_n).to_numpy(dtype=bool)])
     change = both["rank_change"].astype(float).abs().sort_index()
@@ -1548,3 +1608,16 @@ def summarise_scale(frame: pd.DataFrame, *, top_n: int = 5) -> dict[str, Any]:
             "sentence": sentence,
         }
     )
+
+
+def _spearman(a: pd.Series, b: pd.Series) -> float:
+    """Spearman's rank correlation, as ``scipy.stats.spearmanr(a, b).statistic`` computes it.
+
+    Pearson's correlation of the average ranks (ties share the mean of their ranks);
+    NaN when there are fewer than two pairs or either side is constant.
+    """
+    x, y = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
+    if len(x) < 2 or (x == x[0]).all() or (y == y[0]).all():
+        return float("nan")
+    ranked = np.column_stack([pd.Series(v).rank(method="average").to_numpy() for v in (x, y)])
+    return float(np.corrcoef(ranked, rowvar=False)[1, 0])

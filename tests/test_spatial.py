@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import itertools
 import json
 import logging
 import math
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import esda
 import geopandas as gpd
@@ -15,7 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from libpysal.graph import Graph
 from numpy.testing import assert_allclose
+from scipy import stats
 
 from geo_send import spatial
 from geo_send._errors import ConfigError, JoinError, ValidationError
@@ -164,6 +170,87 @@ def test_distance_based_weights(grid9, settings, expected_k):
     else:
         assert w.cardinalities.tolist() == expected_k
         assert w.parameter == settings.distance_m
+
+
+def test_graph_is_built_from_binary_only_when_asked_for(grid9):
+    w = build_weights(grid9)
+    assert "graph" not in vars(w)  # the statistics never need it
+    local_statistics(series(Y9, grid9), w, permutations=99, seed=SEED)
+    global_moran(series(Y9, grid9), w, permutations=99, seed=SEED)
+    assert "graph" not in vars(w)
+    assert w.graph is w.graph  # built once, on first access
+    assert w.graph.transformation == "R" and tuple(w.graph.unique_ids) == w.ids
+
+
+def test_importing_spatial_needs_nothing_slow_to_import():
+    """geo_send.spatial and geo_send._contiguity import no libpysal, esda, sklearn or mapclassify.
+
+    The package's ``__init__`` (which imports every stage) is bypassed, so only these
+    modules and what they import are loaded.
+    """
+    package = Path(spatial.__file__).parent
+    code = (
+        "import sys, types\n"
+        "pkg = types.ModuleType('geo_send')\n"
+        f"pkg.__path__ = [{str(package)!r}]\n"
+        "sys.modules['geo_send'] = pkg\n"
+        "import geo_send.spatial, geo_send._contiguity\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(ast.literal_eval(out))
+    assert {"geopandas", "scipy"} <= loaded
+    assert not loaded & {"libpysal", "esda", "sklearn", "mapclassify", "matplotlib", "folium"}
+
+
+def scattered(n: int, seed: int) -> gpd.GeoDataFrame:
+    """Small squares at random (tie-free) positions."""
+    xy = np.random.default_rng(seed).uniform(0, 20 * SIDE, size=(n, 2))
+    geoms = [shapely.box(x, y, x + 10.0, y + 10.0) for x, y in xy]
+    codes = pd.Index([f"R{i:03d}" for i in range(n)], name="ward_code")
+    return gpd.GeoDataFrame(geometry=geoms, index=codes, crs=CRS)
+
+
+def libpysal_binary(graph, ids) -> np.ndarray:
+    """0/1 matrix of a libpysal Graph's links in ``ids`` order, without self-loops."""
+    assert tuple(graph.unique_ids) == tuple(ids)
+    dense = (graph.sparse.toarray() != 0).astype(float)
+    np.fill_diagonal(dense, 0.0)
+    return dense
+
+
+@pytest.mark.parametrize("k", [1, 3, 6], ids=["k1", "k3", "k6"])
+def test_knn_links_are_libpysals(k):
+    gdf = scattered(60, seed=k)
+    w = build_weights(gdf, SpatialSettings(weights="knn", k=k, island_neighbours=0))
+    ref = Graph.build_knn(gdf.centroid, k=k)
+    assert_allclose(w.binary.toarray(), libpysal_binary(ref, w.ids))
+    assert (w.cardinalities == k).all()
+
+
+@pytest.mark.parametrize("threshold", [1500.0, 3000.0], ids=["sparse", "dense"])
+def test_distance_band_links_are_libpysals(threshold):
+    gdf = scattered(80, seed=5)
+    settings = SpatialSettings(weights="distance", distance_m=threshold, island_neighbours=0)
+    w = build_weights(gdf, settings)
+    ref = Graph.build_distance_band(gdf.centroid, threshold=threshold, binary=True)
+    assert_allclose(w.binary.toarray(), libpysal_binary(ref, w.ids))
+
+
+def test_knn_ties_go_to_the_area_first_in_the_frame(grid9):
+    # W04 (centre) has four neighbours at 1 km: W01, W03, W05, W07 in frame order;
+    # W00 (corner) has two (W01, W03) and then two diagonals at sqrt(2) km
+    w = build_weights(grid9, SpatialSettings(weights="knn", k=2))
+    pos = {c: i for i, c in enumerate(w.ids)}
+    b = w.binary.toarray()
+    assert [w.ids[j] for j in np.flatnonzero(b[pos["W04"]])] == ["W01", "W03"]
+    assert [w.ids[j] for j in np.flatnonzero(b[pos["W00"]])] == ["W01", "W03"]
+    reordered = build_weights(grid9.iloc[::-1], SpatialSettings(weights="knn", k=2))
+    pos = {c: i for i, c in enumerate(reordered.ids)}
+    centre = reordered.binary.toarray()[pos["W04"]]
+    assert sorted(reordered.ids[j] for j in np.flatnonzero(centre)) == ["W05", "W07"]
 
 
 def test_summary_is_json_ready(grid9):
@@ -363,6 +450,12 @@ def test_global_permutation_p_against_exact_enumeration():
     )
     sd = 2 * math.sqrt(exact / 2 * (1 - exact / 2) / r)
     assert abs(res["p_sim"] - exact) < 5 * sd + 2 / (r + 1)
+
+
+def test_p_norm_is_the_two_sided_normal_tail(grid20):
+    res = global_moran(series(Y20, grid20), build_weights(grid20), permutations=99, seed=SEED)
+    # 2 (1 - Phi(|z|)) = erfc(|z| / sqrt(2))
+    assert_allclose(res["p_norm"], math.erfc(abs(res["z_norm"]) / math.sqrt(2)), rtol=1e-12)
 
 
 # --------------------------------------------------------------------------------------
@@ -865,3 +958,15 @@ def test_scale_sensitivity_known_answer():
     assert summary["top_n_overlap"] == 1 and summary["largest_rank_changes"] == []
     with pytest.raises(JoinError, match="WZ"):
         spatial.scale_sensitivity(wards, lsoa_index, local, lookup.replace("WB", "WZ"), population)
+
+
+def test_spearman_known_answer_with_ties_and_as_scipy():
+    a = pd.Series([1.0, 2.0, 2.0, 4.0, 5.0])
+    b = pd.Series([2.0, 1.0, 3.0, 3.0, 5.0])
+    # average ranks (1, 2.5, 2.5, 4, 5) and (2, 1, 3.5, 3.5, 5); deviations from 3:
+    # (-2, -0.5, -0.5, 1, 2) and (-1, -2, 0.5, 0.5, 2): r = 7.25 / sqrt(9.5 * 9.5)
+    assert_allclose(spatial._spearman(a, b), 7.25 / 9.5, rtol=1e-14)
+    rng = np.random.default_rng(SEED)
+    x, y = pd.Series(rng.integers(0, 9, 50) * 1.0), pd.Series(rng.normal(size=50))
+    assert spatial._spearman(x, y) == stats.spearmanr(x, y).statistic
+    assert math.isnan(spatial._spearman(a * 0 + 1, b))
