@@ -462,15 +462,17 @@ def _join_gaps(
     binary: sparse.csr_array, xy: np.ndarray, ids: tuple[str, ...], n_nearest: int
 ) -> tuple[sparse.csr_array, list[tuple[str, str, str]]]:
     """Link islands to their nearest areas, then link components until one remains."""
-    lil = binary.tolil()
-    links: list[tuple[str, str, str]] = []
-    tree = cKDTree(xy)
     n = len(ids)
+    tree = cKDTree(xy)
+    links: list[tuple[str, str, str]] = []
+    new: list[tuple[int, int]] = []
+    added: set[tuple[int, int]] = set()
 
     def link(i: int, j: int, why: str) -> None:
-        if lil[i, j] == 0 or lil[j, i] == 0:
-            lil[i, j] = 1.0
-            lil[j, i] = 1.0
+        linked = [binary[a, b] != 0 or (a, b) in added for a, b in ((i, j), (j, i))]
+        if not all(linked):
+            added.update({(i, j), (j, i)})
+            new.append((i, j))
             links.append((ids[i], ids[j], why))
 
     card = np.diff(binary.indptr)
@@ -480,25 +482,66 @@ def _join_gaps(
         for j in [int(j) for j in np.atleast_1d(nearest) if j != i][:k]:
             link(int(i), j, "island")
 
-    while True:
-        mat = sparse.csr_array(lil)
-        count, labels = csgraph.connected_components(mat, directed=True, connection="weak")
-        if count <= 1:
-            break
-        sizes = np.bincount(labels)
-        first_code = {
-            lab: min(ids[i] for i in np.flatnonzero(labels == lab)) for lab in range(count)
-        }
-        smallest = min(range(count), key=lambda lab: (sizes[lab], first_code[lab]))
-        inside = np.flatnonzero(labels == smallest)
-        outside = np.flatnonzero(labels != smallest)
-        dist, nearest = cKDTree(xy[outside]).query(xy[inside], k=1)
-        best = int(np.argmin(dist))
-        link(int(inside[best]), int(outside[nearest[best]]), "component")
+    def with_new(mat: sparse.csr_array) -> sparse.csr_array:
+        if not new:
+            return mat
+        a, b = np.array(new).T
+        extra = sparse.csr_array((np.ones(2 * len(a)), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
+        out = sparse.csr_array(mat + extra)
+        out.data[:] = 1.0
+        out.sort_indices()
+        return out
 
-    out = sparse.csr_array(lil, dtype=float)
-    out.sort_indices()
-    return out, links
+    # Adding a link between two weak components merges them and leaves the others as
+    # they are, so the labels are found once and then merged.
+    count, labels = csgraph.connected_components(with_new(binary), directed=True, connection="weak")
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(np.asarray(ids, dtype=object), kind="stable")] = np.arange(n)
+    while count > 1:
+        present = np.unique(labels)
+        sizes = np.bincount(labels)[present]
+        first = np.full(labels.max() + 1, n, dtype=np.int64)
+        np.minimum.at(first, labels, rank)
+        # the smallest component; ties: the one holding the first code in sorted order
+        smallest = present[np.lexsort((first[present], sizes))[0]]
+        inside = labels == smallest
+        i, j = _closest_outside(tree, xy, inside)
+        link(i, j, "component")
+        labels[labels == labels[j]] = smallest
+        count -= 1
+
+    return with_new(binary), links
+
+
+def _closest_outside(tree: cKDTree, xy: np.ndarray, inside: np.ndarray) -> tuple[int, int]:
+    """Closest pair of points (one inside the mask, one outside) by Euclidean distance.
+
+    Ties between inside points go to the first one; the nearest outside point of each is
+    found among its nearest neighbours in ``tree``, asking for more of them only where
+    the pair could still be the closest.
+    """
+    n = len(xy)
+    todo = np.flatnonzero(inside)
+    best_d = np.full(len(todo), np.inf)
+    best_j = np.full(len(todo), -1)
+    pos = np.arange(len(todo))
+    k = min(n, 8)
+    while len(pos):
+        dist, nearest = tree.query(xy[todo[pos]], k=k)
+        dist, nearest = dist.reshape(len(pos), k), nearest.reshape(len(pos), k)
+        outside = ~inside[nearest]
+        found = outside.any(axis=1)
+        col = outside.argmax(axis=1)
+        rows = np.flatnonzero(found)
+        best_d[pos[rows]] = dist[rows, col[rows]]
+        best_j[pos[rows]] = nearest[rows, col[rows]]
+        # a point with no outside neighbour among its k nearest is at least dist[:, -1]
+        # from the outside; look further only if that could still beat the best pair
+        lower = dist[:, -1]
+        pos = pos[~found & (lower <= best_d.min())]
+        k = min(n, 4 * k)
+    at = int(np.argmin(best_d))
+    return int(todo[at]), int(best_j[at])
 
 
 # --------------------------------------------------------------------------------------

@@ -324,6 +324,31 @@ def test_disconnected_components_are_joined_by_closest_pair():
     assert why == "component" and a in {"A01", "A03"} and b in {"B00", "B02"}
 
 
+def test_three_components_and_an_island_joined_smallest_first(caplog):
+    """By hand: a 2x2 block A, a row of three B and an island C, joined nearest-first.
+
+    Centroids (km): A00 (0.5, 0.5), A01 (1.5, 0.5), A02 (0.5, 1.5), A03 (1.5, 1.5);
+    B00 (3.5, 0.7), B01 (4.5, 0.7), B02 (5.5, 0.7); C00 (9.5, 0.8). C00 is an island,
+    linked to its nearest area, B02 (4.001 km). That leaves two components of four
+    areas: the tie goes to the one holding the first code (A00), which is linked by
+    the closest pair of centroids, A01-B00 (2.010 km; A03-B00 is 2.154 km).
+    """
+    west = lattice(2, 2, prefix="A")
+    east = lattice(1, 3, prefix="B")
+    east = east.set_geometry(east.geometry.translate(xoff=3.0 * SIDE, yoff=0.2 * SIDE))
+    island = lattice(1, 1, prefix="C")
+    island = island.set_geometry(island.geometry.translate(xoff=9.0 * SIDE, yoff=0.3 * SIDE))
+    gdf = pd.concat([west, east, island])
+    with caplog.at_level(logging.WARNING, logger="geo_send.spatial"):
+        w = build_weights(gdf)
+    assert w.islands == ("C00",)
+    assert w.n_components == 3 and w.n_components_after == 1
+    assert w.links_added == (("C00", "B02", "island"), ("A01", "B00", "component"))
+    b = w.binary.toarray()
+    assert (b == b.T).all() and w.binary.nnz == 12 + 4 + 2 * 2
+    assert "C00-B02 (island)" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("mutate", "match"),
     [
