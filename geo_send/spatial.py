@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -88,9 +88,12 @@ LISA_LABELS = {1: "High-High", 2: "Low-High", 3: "Low-Low", 4: "High-Low"}
 GI_LABELS = {1: "Hot spot", -1: "Cold spot"}
 _CORRECTION_NAMES = {"bonferroni": "Bonferroni", "fdr": "false-discovery-rate (Benjamini-Hochberg)"}
 
-# Elements per temporary array in the vectorised permutation loops (bounds memory to
-# a few tens of MB whatever the number of areas or permutations).
-_CHUNK_ELEMENTS = 1 << 22
+# Elements per block of permuted values in the global permutation loop (bounds memory
+# to a few MB whatever the number of areas, variables or permutations).
+_CHUNK_ELEMENTS = 1 << 19
+# From this many areas on, permutations are drawn one row at a time (faster than one
+# ``rng.permuted`` call per block for large rows; the same permutations).
+_PERMUTE_ROWS_MIN_N = 512
 # Boolean elements per block of the local (conditional) permutation loop.
 _LOCAL_CHUNK_ELEMENTS = 1 << 21
 # Above this many elements, subsets are drawn by rejection instead of full row shuffles.
@@ -173,6 +176,25 @@ class Weights:
     def graph(self) -> Graph:
         """Row-standardised libpysal Graph over :attr:`ids` (imports libpysal)."""
         return _graph_from_binary(self.binary, self.ids)
+
+    @cached_property
+    def _index(self) -> pd.Index:
+        return pd.Index(self.ids)
+
+    @cached_property
+    def _moran_terms(self) -> tuple[float, float, float, sparse.csr_array]:
+        """Return S0, S1, S2 of the row-standardised W and U, the upper triangle of W + W'.
+
+        ``z' W z = z' U z`` with half the links.
+        """
+        w = self.row_standardised
+        s0 = float(w.sum())
+        wsym = sparse.csr_array(w + w.T)
+        s1 = 0.5 * float(wsym.multiply(wsym).sum())
+        s2 = float(((np.asarray(w.sum(axis=1)) + np.asarray(w.sum(axis=0))) ** 2).sum())
+        upper = sparse.csr_array(sparse.triu(wsym, k=1))
+        upper.sort_indices()
+        return s0, s1, s2, upper
 
     def summary(self) -> dict[str, Any]:
         """Return a JSON-ready description of the weights.
@@ -551,7 +573,10 @@ def _aligned(
     y: pd.Series | np.ndarray | Sequence[float], weights: Weights, what: str
 ) -> np.ndarray:
     """Return ``y`` as float64 in ``weights.ids`` order; loud about gaps and missing values."""
-    if isinstance(y, pd.Series):
+    if isinstance(y, pd.Series) and y.index.equals(weights._index):
+        name = y.name if y.name is not None else what
+        values = pd.Series(y.to_numpy(), index=weights._index)
+    elif isinstance(y, pd.Series):
         name = y.name if y.name is not None else what
         codes = pd.Index([str(c) for c in y.index])
         if codes.has_duplicates:
@@ -669,53 +694,98 @@ def global_moran(
     counts simulations beyond a mirrored percentile; we use the simple doubling,
     which is easy to state and to check. Values within a relative 1e-9 of the
     observed one count as ties (they fall in both G and L).
+
+    **Permutations.** Permutation *r* is the *r*-th ``rng.permutation(n)`` of
+    ``numpy.random.default_rng(seed)``. :func:`analyse` gives every variable tested over
+    the same areas these same permutations, drawn once and used block by block: each
+    test is exactly the test this function runs on that variable alone (valid on its
+    own), while the tests of different variables are not independent of one another.
+    Each block of permutations is applied as one gather and one sparse-dense product,
+    with :math:`z' W z = z' U z` for :math:`U` the strict upper triangle of
+    :math:`W + W^T`.
     """
     _check_permutations(permutations)
     name = getattr(y, "name", None) or "y"
-    values = _aligned(y, weights, str(name))
-    z = _standardise(values, str(name))
-    n = len(z)
+    z = _standardise(_aligned(y, weights, str(name)), str(name))
+    return _global_morans([z], weights, permutations=permutations, seed=seed)[0]
+
+
+def _permutations(n: int, permutations: int, seed: int, block: int) -> Iterator[np.ndarray]:
+    """Yield the seeded permutations of ``range(n)`` in blocks of ``block`` rows ``(b, n)``.
+
+    Permutation *r* is the *r*-th ``rng.permutation(n)`` of ``default_rng(seed)``,
+    whatever the block size; for small ``n`` a block is drawn in one
+    ``rng.permuted`` call, which gives the same permutations.
+    """
+    rng = np.random.default_rng(seed)
+    for start in range(0, permutations, block):
+        b = min(block, permutations - start)
+        if n < _PERMUTE_ROWS_MIN_N:
+            yield rng.permuted(np.broadcast_to(np.arange(n, dtype=np.intp), (b, n)), axis=1)
+            continue
+        rows = np.empty((b, n), dtype=np.intp)
+        for r in range(b):
+            rows[r] = rng.permutation(n)
+        yield rows
+
+
+def _global_morans(
+    columns: Sequence[np.ndarray], weights: Weights, *, permutations: int, seed: int
+) -> list[dict[str, Any]]:
+    """:func:`global_moran` of several standardised variables over the same areas.
+
+    Every variable is tested against the same seeded permutations (those
+    :func:`global_moran` draws for ``seed``), so each result is exactly what
+    :func:`global_moran` gives for that variable alone; the permutations are drawn once
+    and each block of them serves every variable.
+    """
+    n, m = weights.n, len(columns)
+    s0, s1, s2, upper = weights._moran_terms
     w = weights.row_standardised
-    s0 = float(w.sum())
-    wsym = w + w.T
-    s1 = 0.5 * float(wsym.multiply(wsym).sum())
-    s2 = float(((np.asarray(w.sum(axis=1)) + np.asarray(w.sum(axis=0))) ** 2).sum())
-    den = float(z @ z)
-    i_obs = n / s0 * float(z @ (w @ z)) / den
     ei = -1.0 / (n - 1)
     vi = (n * n * s1 - n * s2 + 3 * s0 * s0) / ((n * n - 1) * s0 * s0) - ei * ei
-    z_norm = (i_obs - ei) / math.sqrt(vi)
+    den = np.array([float(z @ z) for z in columns])
+    observed = [n / s0 * float(z @ (w @ z)) / d for z, d in zip(columns, den, strict=True)]
 
-    rng = np.random.default_rng(seed)
-    sims = np.empty(permutations)
-    batch = max(1, _CHUNK_ELEMENTS // n)
-    for start in range(0, permutations, batch):
-        b = min(batch, permutations - start)
-        zp = rng.permuted(np.broadcast_to(z, (b, n)), axis=1)  # (b, n), rows permuted
-        lag = (w @ zp.T).T
-        sims[start : start + b] = (zp * lag).sum(axis=1)
-    sims *= n / s0 / den
-    tol = _TIE_RTOL * max(1.0, abs(i_obs))
-    ge = int((sims >= i_obs - tol).sum())
-    le = int((sims <= i_obs + tol).sum())
-    p_sim = float(_two_sided(np.array(ge), np.array(le), permutations))
-    sd_sim = float(sims.std())
-    return {
-        "statistic": "moran",
-        "n": n,
-        "i": float(i_obs),
-        "expected_i": float(ei),
-        "variance_norm": float(vi),
-        "z_norm": float(z_norm),
-        "p_norm": float(2 * special.ndtr(-abs(z_norm))),
-        "p_sim": p_sim,
-        "mean_sim": float(sims.mean()),
-        "sd_sim": sd_sim,
-        "z_sim": float((i_obs - sims.mean()) / sd_sim) if sd_sim > 0 else float("nan"),
-        "permutations": int(permutations),
-        "seed": int(seed),
-        "alternative": ALTERNATIVE,
-    }
+    # z_pi' W z_pi = z_pi' U z_pi with U the upper triangle of W + W', for every
+    # permutation pi of a block at once: one gather and one sparse-dense product
+    stacked = np.column_stack(columns)  # (n, m)
+    sims = np.empty((m, permutations))
+    block = max(1, min(permutations, _CHUNK_ELEMENTS // (n * m)))
+    start = 0
+    for rows in _permutations(n, permutations, seed, block):
+        b = len(rows)
+        x = np.take(stacked, rows.T, axis=0).reshape(n, b * m)  # column r * m + j
+        sims[:, start : start + b] = np.einsum("ij,ij->j", x, upper @ x).reshape(b, m).T
+        start += b
+    sims *= (n / s0 / den)[:, None]
+
+    results = []
+    for i_obs, sim in zip(observed, sims, strict=True):
+        z_norm = (i_obs - ei) / math.sqrt(vi)
+        tol = _TIE_RTOL * max(1.0, abs(i_obs))
+        ge = int((sim >= i_obs - tol).sum())
+        le = int((sim <= i_obs + tol).sum())
+        sd_sim = float(sim.std())
+        results.append(
+            {
+                "statistic": "moran",
+                "n": n,
+                "i": float(i_obs),
+                "expected_i": float(ei),
+                "variance_norm": float(vi),
+                "z_norm": float(z_norm),
+                "p_norm": float(2 * special.ndtr(-abs(z_norm))),
+                "p_sim": float(_two_sided(np.array(ge), np.array(le), permutations)),
+                "mean_sim": float(sim.mean()),
+                "sd_sim": sd_sim,
+                "z_sim": float((i_obs - sim.mean()) / sd_sim) if sd_sim > 0 else float("nan"),
+                "permutations": int(permutations),
+                "seed": int(seed),
+                "alternative": ALTERNATIVE,
+            }
+        )
+    return results
 
 
 def eb_standardised_rates(
@@ -1348,13 +1418,22 @@ def analyse(
     are joined as usual), and the areas left out are listed (``areas_without_value``);
     its local statistics are missing there. A variable with fewer than 4 areas or no
     variation is not tested (``skipped`` says why).
+
+    The weights are built once, and once more per distinct subset. The global tests of
+    all variables over the same areas share one seeded stream of permutations (see
+    :func:`global_moran`), so a result here equals ``global_moran`` (or ``eb_moran``)
+    run on that variable, with the same weights and ``seed``.
     """
+    _check_permutations(settings.permutations)
     weights = build_weights(areas, settings)
     index_name = str(areas.index.name)
     word = _AREA_WORDS.get(index_name, "areas")
     entries: dict[str, dict[str, Any]] = {}
     local = pd.DataFrame(index=areas.index, columns=list(LOCAL_COLUMNS), dtype=object)
     local_sets: dict[str, Any] | None = None
+    subsets: dict[bytes, Weights] = {}  # by the areas left out
+    # global tests to run, by weights: (variable, statistic, standardised values)
+    tests: dict[int, tuple[Weights, list[tuple[str, str, np.ndarray]]]] = {}
     for name, var in variables.items():
         complete = _complete(var, areas.index, name)
         left_out = [str(c) for c in areas.index[~complete]]
@@ -1382,19 +1461,27 @@ def analyse(
                 preview(left_out),
                 int(complete.sum()),
             )
-            w = build_weights(areas.loc[complete], settings)
+            key = complete.to_numpy().tobytes()
+            if key not in subsets:
+                subsets[key] = build_weights(areas.loc[complete], settings)
+            w = subsets[key]
             entry["weights"] = w.summary()
-        entry["moran"] = global_moran(values, w, permutations=settings.permutations, seed=seed)
+        label = str(getattr(values, "name", None) or "y")
+        batch = tests.setdefault(id(w), (w, []))[1]
+        batch.append((name, "moran", _standardise(_aligned(values, w, label), label)))
+        entry["moran"] = None
         entry["headline"] = "moran"
         if var.is_rate:
             assert var.numerator is not None and var.denominator is not None
-            entry["eb_moran"] = eb_moran(
+            rates = eb_standardised_rates(
                 var.numerator.reindex(areas.index)[complete],
                 var.denominator.reindex(areas.index)[complete],
                 w,
-                permutations=settings.permutations,
-                seed=seed,
             )
+            batch.append(
+                (name, "eb_moran", _standardise(_aligned(rates, w, "eb_rate_z"), "eb_rate_z"))
+            )
+            entry["eb_moran"] = None
             entry["headline"] = "eb_moran"
         if name == focus:
             found = local_statistics(
@@ -1408,6 +1495,14 @@ def analyse(
             local = found.reindex(areas.index)
             local_sets = _local_summary(found, settings, name)
         entries[name] = entry
+
+    # One seeded stream of permutations per set of areas, shared by its variables
+    for w, batch in tests.values():
+        found_all = _global_morans(
+            [z for _, _, z in batch], w, permutations=settings.permutations, seed=seed
+        )
+        for (name, statistic, _), result in zip(batch, found_all, strict=True):
+            entries[name][statistic] = {**result, "statistic": statistic}
 
     family = [n for n, e in entries.items() if "headline" in e and n != focus]
     adjusted = dict(

@@ -483,6 +483,43 @@ def test_p_norm_is_the_two_sided_normal_tail(grid20):
     assert_allclose(res["p_norm"], math.erfc(abs(res["z_norm"]) / math.sqrt(2)), rtol=1e-12)
 
 
+@pytest.mark.parametrize("n", [5, 40, 700], ids=["tiny", "small", "large"])
+@pytest.mark.parametrize("block", [1, 7, 1000], ids=["block1", "block7", "block1000"])
+def test_permutations_are_the_seeded_rng_permutations_in_any_block(n, block):
+    rng = np.random.default_rng(SEED)
+    expected = np.array([rng.permutation(n) for _ in range(23)])
+    blocks = list(spatial._permutations(n, 23, SEED, block))
+    assert [len(b) for b in blocks] == [min(block, 23 - s) for s in range(0, 23, block)]
+    assert np.array_equal(np.concatenate(blocks), expected)
+    # the same draws as permuting the values themselves, row by row
+    z = np.arange(n) * 1.5
+    permuted = np.random.default_rng(SEED).permuted(np.broadcast_to(z, (23, n)), axis=1)
+    assert np.array_equal(z[expected], permuted)
+
+
+def test_simulated_moran_values_by_hand(grid9):
+    """Every simulated I is Moran's I of the values permuted by rng.permutation."""
+    a = dense_adjacency(3, 3, queen=True)
+    res = global_moran(series(Y9, grid9), build_weights(grid9), permutations=50, seed=SEED)
+    rng = np.random.default_rng(SEED)
+    sims = np.array([hand_moran(Y9[rng.permutation(9)], a)[0] for _ in range(50)])
+    assert_allclose(res["mean_sim"], sims.mean(), rtol=1e-12)
+    assert_allclose(res["sd_sim"], sims.std(), rtol=1e-12)
+    obs = hand_moran(Y9, a)[0]
+    tol = 1e-9 * max(1.0, abs(obs))
+    ge, le = (sims >= obs - tol).sum(), (sims <= obs + tol).sum()
+    assert res["p_sim"] == min(1.0, 2 * (min(ge, le) + 1) / 51)
+
+
+def test_variables_share_permutations_but_each_test_is_its_own(grid20):
+    w = build_weights(grid20)
+    ys = [Y20, np.cos(np.arange(20.0)), Y20[::-1] ** 2]
+    zs = [(y - y.mean()) / y.std() for y in ys]
+    together = spatial._global_morans(zs, w, permutations=999, seed=SEED)
+    alone = [global_moran(series(y, grid20), w, permutations=999, seed=SEED) for y in ys]
+    assert together == alone
+
+
 # --------------------------------------------------------------------------------------
 # Local statistics: hand computations
 # --------------------------------------------------------------------------------------
@@ -911,9 +948,17 @@ def test_analyse_reports_every_variable_and_corrects_the_indicators_together(gri
     ps = [rate["eb_moran"]["p_sim"], noise["moran"]["p_sim"]]
     assert_allclose([rate["p_adjusted"], noise["p_adjusted"]], adjust_p(ps, "fdr"))
     assert need["sentence"].startswith("SEND need index: wards with similar values cluster")
+    assert "EB Moran's I" in rate["sentence"]
     assert list(res.local.columns) == list(spatial.LOCAL_COLUMNS)
     assert s["local"]["variable"] == "need_index"
     json.dumps(s, allow_nan=False)  # strict JSON
+    # each test is the one global_moran / eb_moran gives alone (shared permutations)
+    w = build_weights(grid20)
+    for name in ("need_index", "noise"):
+        alone = global_moran(variables[name].values, w, permutations=999, seed=SEED)
+        assert s["variables"][name]["moran"] == alone
+    assert rate["eb_moran"] == eb_moran(ehcp, pupils, w, permutations=999, seed=SEED)
+    assert rate["moran"] == global_moran(ehcp / pupils * 1000, w, permutations=999, seed=SEED)
 
 
 def test_analyse_tests_a_variable_with_gaps_over_the_areas_that_have_it(grid20, caplog):
