@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -357,8 +357,13 @@ def _bridge(
     gdf: gpd.GeoDataFrame,
     settings: SpatialSettings,
     parameter: float | None,
+    centroids: Callable[[], np.ndarray] | None = None,
 ) -> Weights:
-    """Report islands and components of ``links`` and join them as the settings say."""
+    """Report islands and components of ``links`` and join them as the settings say.
+
+    ``centroids`` gives the centroids of ``gdf`` (as ``_xy(_centroids(gdf))``) when
+    they are already known; called only if links are to be added.
+    """
     ids = tuple(str(c) for c in gdf.index)
     kind = settings.weights
     binary = sparse.csr_array(links, dtype=float)
@@ -377,7 +382,7 @@ def _bridge(
     n_comp_after = n_comp
     if (islands or n_comp > 1) and settings.island_neighbours > 0:
         _require_projected(gdf, "joining islands or disconnected parts")
-        xy = _xy(_centroids(gdf))
+        xy = _xy(_centroids(gdf)) if centroids is None else centroids()
         binary, added = _join_gaps(binary, xy, ids, settings.island_neighbours)
         logger.warning(
             "%s weights had %d connected component(s); added %d link(s) to join them: %s",
@@ -403,6 +408,32 @@ def _bridge(
         n_components_after=n_comp_after,
         parameter=parameter,
     )
+
+
+def _subset_weights(
+    links: sparse.csr_array,
+    gdf: gpd.GeoDataFrame,
+    keep: np.ndarray,
+    settings: SpatialSettings,
+    parameter: float | None,
+    centroids: Callable[[], np.ndarray],
+) -> Weights:
+    """``build_weights(gdf[keep], settings)``, reusing the links found for all of ``gdf``.
+
+    ``centroids`` gives the centroids of all of ``gdf``.
+
+    A shared vertex or edge, or a distance, concerns two areas only, so the contiguity
+    and distance-band links of a subset are the full links restricted to it; knn is
+    rebuilt (the nearest neighbours of an area may be left out). Islands and
+    components of the subset are then reported and joined exactly as for a new frame.
+    """
+    sub = gdf.loc[keep]
+    _check_frame(sub)
+    if settings.weights == "knn":
+        sub_links, parameter = _links(sub, settings)
+    else:
+        sub_links = links[keep][:, keep]
+    return _bridge(sub_links, sub, settings, parameter, lambda: centroids()[keep])
 
 
 def _check_settings(settings: SpatialSettings) -> None:
@@ -1414,18 +1445,23 @@ def analyse(
     several indicators is itself multiple testing. Sentences judge by ``p_adjusted``.
 
     Missing values are never filled: a variable missing in some areas is tested over
-    the areas that have it, with weights rebuilt for that subset (islands so created
-    are joined as usual), and the areas left out are listed (``areas_without_value``);
-    its local statistics are missing there. A variable with fewer than 4 areas or no
-    variation is not tested (``skipped`` says why).
+    the areas that have it, with the weights :func:`build_weights` gives that subset
+    (the contiguity or distance links restricted to it, knn found again; islands so
+    created are joined as usual), and the areas left out are listed
+    (``areas_without_value``); its local statistics are missing there. A variable with
+    fewer than 4 areas or no variation is not tested (``skipped`` says why).
 
     The weights are built once, and once more per distinct subset. The global tests of
     all variables over the same areas share one seeded stream of permutations (see
     :func:`global_moran`), so a result here equals ``global_moran`` (or ``eb_moran``)
     run on that variable, with the same weights and ``seed``.
     """
+    _check_settings(settings)
+    _check_frame(areas)
     _check_permutations(settings.permutations)
-    weights = build_weights(areas, settings)
+    links, parameter = _links(areas, settings)
+    centroids = cache(lambda: _xy(_centroids(areas)))  # found once, if ever needed
+    weights = _bridge(links, areas, settings, parameter, centroids)
     index_name = str(areas.index.name)
     word = _AREA_WORDS.get(index_name, "areas")
     entries: dict[str, dict[str, Any]] = {}
@@ -1461,9 +1497,10 @@ def analyse(
                 preview(left_out),
                 int(complete.sum()),
             )
-            key = complete.to_numpy().tobytes()
+            keep = complete.to_numpy()
+            key = keep.tobytes()
             if key not in subsets:
-                subsets[key] = build_weights(areas.loc[complete], settings)
+                subsets[key] = _subset_weights(links, areas, keep, settings, parameter, centroids)
             w = subsets[key]
             entry["weights"] = w.summary()
         label = str(getattr(values, "name", None) or "y")

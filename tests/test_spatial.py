@@ -961,23 +961,63 @@ def test_analyse_reports_every_variable_and_corrects_the_indicators_together(gri
     assert rate["moran"] == global_moran(ehcp / pupils * 1000, w, permutations=999, seed=SEED)
 
 
-def test_analyse_tests_a_variable_with_gaps_over_the_areas_that_have_it(grid20, caplog):
+@pytest.mark.parametrize(
+    ("settings", "gaps"),
+    [
+        (SpatialSettings(), ["W07"]),
+        # W00 loses all its queen neighbours (an island is joined); W14 and W19 cut
+        # W04 and W09 off from the rest (a component is joined)
+        (SpatialSettings(), ["W01", "W05", "W06", "W03", "W08", "W13", "W14", "W19"]),
+        (SpatialSettings(island_neighbours=0), ["W01", "W05", "W06"]),
+        (SpatialSettings(weights="rook"), ["W01", "W05"]),
+        (SpatialSettings(weights="knn", k=3), ["W06", "W07", "W12"]),
+        (SpatialSettings(weights="distance", distance_m=1100.0), ["W01", "W05"]),
+    ],
+    ids=[
+        "queen-one-gap",
+        "queen-island-and-component",
+        "queen-island-kept",
+        "rook",
+        "knn",
+        "distance",
+    ],
+)
+def test_analyse_tests_a_variable_with_gaps_over_the_areas_that_have_it(
+    grid20, caplog, settings, gaps
+):
+    settings = dataclasses.replace(settings, permutations=99, local_permutations=99)
     y = series(Y20, grid20)
-    y["W07"] = np.nan
-    settings = SpatialSettings(permutations=99, local_permutations=99)
+    y[gaps] = np.nan
+    pupils = pd.Series(1000.0, index=grid20.index)
+    ehcp = pd.Series(np.round(10 + 3 * Y20), index=grid20.index).where(~y.isna())
+    variables = {
+        "need_index": spatial.Variable("Need", y),
+        "ehcp_per_1000": spatial.Variable("EHCP rate", ehcp / pupils * 1000, ehcp, pupils),
+        "whole": spatial.Variable("Whole", series(np.cos(np.arange(20.0)), grid20)),
+    }
     with caplog.at_level(logging.WARNING, logger="geo_send.spatial"):
-        res = spatial.analyse(
-            grid20, {"need_index": spatial.Variable("Need", y)}, settings, seed=SEED
-        )
+        res = spatial.analyse(grid20, variables, settings, seed=SEED)
     entry = res.summary["variables"]["need_index"]
-    assert entry["n"] == 19 and entry["areas_without_value"] == ["W07"]
-    assert entry["weights"]["n"] == 19
-    assert res.local.loc["W07"].isna().all()
-    assert res.local.drop(index="W07")["lisa_p"].notna().all()
-    assert "W07" in caplog.text
-    sub = grid20.drop(index="W07")
-    expected = global_moran(y.drop("W07"), build_weights(sub), permutations=99, seed=SEED)
-    assert entry["moran"] == expected
+    n = 20 - len(gaps)
+    assert entry["n"] == n and entry["areas_without_value"] == sorted(gaps)
+    assert res.local.loc[gaps].isna().all().all()
+    assert res.local.drop(index=gaps)["lisa_p"].notna().all()
+    assert gaps[0] in caplog.text
+    # the subset's weights and tests are those built from the subset alone
+    sub = grid20.drop(index=gaps)
+    w = build_weights(sub, settings)
+    assert entry["weights"] == spatial._json_ready(w.summary())
+    assert entry["moran"] == global_moran(y.drop(gaps), w, permutations=99, seed=SEED)
+    rate = res.summary["variables"]["ehcp_per_1000"]
+    assert rate["weights"] == entry["weights"]
+    assert rate["eb_moran"] == eb_moran(
+        ehcp.drop(gaps), pupils.drop(gaps), w, permutations=99, seed=SEED
+    )
+    local = local_statistics(y.drop(gaps), w, permutations=99, seed=SEED)
+    pd.testing.assert_frame_equal(
+        res.local.drop(index=gaps).astype(local.dtypes.to_dict()), local, check_names=False
+    )
+    assert "weights" not in res.summary["variables"]["whole"]
 
 
 def test_analyse_skips_a_constant_variable_and_rejects_unknown_codes(grid20):
