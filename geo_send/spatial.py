@@ -94,8 +94,8 @@ _CHUNK_ELEMENTS = 1 << 19
 # From this many areas on, permutations are drawn one row at a time (faster than one
 # ``rng.permuted`` call per block for large rows; the same permutations).
 _PERMUTE_ROWS_MIN_N = 512
-# Boolean elements per block of the local (conditional) permutation loop.
-_LOCAL_CHUNK_ELEMENTS = 1 << 21
+# Elements (areas x permutations) per block of the local (conditional) permutation loop.
+_LOCAL_CHUNK_ELEMENTS = 1 << 16
 # Above this many elements, subsets are drawn by rejection instead of full row shuffles.
 _SHUFFLE_ELEMENTS = 1 << 24
 # Relative tolerance under which a simulated value counts as a tie with the observed one.
@@ -1050,8 +1050,12 @@ def _conditional_counts(
     subset of the other areas. The same draws serve every area (as in esda), so each
     area's test is exact but the tests are not independent.
 
-    Vectorised as ``sum_t a[r, t] + sum_t [draws[r, t] >= i] * (b[r, t] - a[r, t])``
-    with ``a = x[draws]`` and ``b = x[draws + 1]``, so no index array is built per area.
+    With ``a = x[draws]`` and ``b = x[draws + 1]``, the sum for area *i* in permutation
+    *r* is ``sum_t a[r, t] + sum_t [draws[r, t] >= i] (b[r, t] - a[r, t])``. Over the
+    areas sorted by position, draw ``(r, t)`` adds its step ``b - a`` to every area up to
+    ``draws[r, t]``: a prefix, so the sums of a block of areas are one ``bincount`` of
+    the steps by where their prefix ends and one cumulative sum, in time proportional
+    to (areas x permutations) rather than (links x permutations).
     """
     n = len(x)
     permutations = draws.shape[0]
@@ -1060,25 +1064,39 @@ def _conditional_counts(
     ge = np.zeros(n, dtype=np.int64)
     le = np.zeros(n, dtype=np.int64)
     scale = max(1.0, float(np.abs(x).max()))
+    chunk = max(1, _LOCAL_CHUNK_ELEMENTS // permutations)
+    column = np.arange(permutations)[:, None]
     for k in np.unique(card):
         k = int(k)
-        sites = np.flatnonzero(card == k)
+        sites = np.flatnonzero(card == k)  # sorted
         if k == 0:
             ge[sites] = le[sites] = permutations  # lag is always 0: every draw ties
             continue
         d = np.ascontiguousarray(draws[:, :k])
         low = x[d]  # draws are < n - 1, so d + 1 is a valid index
-        step_up = x[d + 1] - low
+        step_up = (x[d + 1] - low).ravel()
         base = low.sum(axis=1)
+        ends = np.searchsorted(sites, d, side="right")  # draw (r, t) reaches sites[:ends]
         tol = _TIE_RTOL * k * scale
-        chunk = max(1, _LOCAL_CHUNK_ELEMENTS // (permutations * k))
         for start in range(0, len(sites), chunk):
             s = sites[start : start + chunk]
-            shifted = d[None, :, :] >= s[:, None, None]  # (c, R, k) bool
-            sims = base[None, :] + np.einsum("crk,rk->cr", shifted, step_up)
-            obs = observed[s][:, None]
-            ge[s] = (sims >= obs - tol).sum(axis=1)
-            le[s] = (sims <= obs + tol).sum(axis=1)
+            c = len(s)
+            end = np.clip(ends - start, 0, c)
+            steps = np.bincount(
+                (end * permutations + column).ravel(),
+                weights=step_up,
+                minlength=(c + 1) * permutations,
+            ).reshape(c + 1, permutations)
+            # site j gets the steps of every draw whose prefix ends after it: a running
+            # sum from the last site back (row by row, which NumPy vectorises; cumsum
+            # does not)
+            sims = np.empty((c, permutations))
+            np.add(base, steps[c], out=sims[c - 1])
+            for j in range(c - 2, -1, -1):
+                np.add(sims[j + 1], steps[j + 1], out=sims[j])
+            obs = observed[s]
+            ge[s] = (sims >= obs[:, None] - tol).sum(axis=1)
+            le[s] = (sims <= obs[:, None] + tol).sum(axis=1)
     return ge, le
 
 

@@ -683,6 +683,42 @@ def test_chunking_does_not_change_results(grid20, monkeypatch):
     pd.testing.assert_frame_equal(local_statistics(y, w, permutations=999, seed=SEED), local)
 
 
+def brute_force_counts(x: np.ndarray, a: np.ndarray, draws: np.ndarray) -> tuple:
+    """G and L of every area, one area and one permutation at a time."""
+    n = len(x)
+    ge, le = np.zeros(n, dtype=int), np.zeros(n, dtype=int)
+    scale = max(1.0, np.abs(x).max())
+    for i in range(n):
+        k = int(a[i].sum())
+        if k == 0:
+            ge[i] = le[i] = len(draws)
+            continue
+        others = np.delete(x, i)  # position j of the others is area j + (j >= i)
+        observed = x[a[i] == 1].sum()
+        tol = 1e-9 * k * scale
+        for row in draws:
+            s = others[row[:k]].sum()
+            ge[i] += s >= observed - tol
+            le[i] += s <= observed + tol
+    return ge, le
+
+
+@pytest.mark.parametrize("values", ["distinct", "ties"], ids=["distinct", "ties"])
+def test_conditional_counts_equal_brute_force(values, monkeypatch):
+    gdf = island_frame()  # 3x3 queen plus an island: 0, 3, 5 and 8 neighbours
+    w = build_weights(gdf, SpatialSettings(island_neighbours=0))
+    x = np.random.default_rng(4).normal(size=w.n)
+    if values == "ties":
+        x = np.round(x)
+    rng = np.random.default_rng(SEED)
+    draws = spatial._draw_subsets(rng, w.n - 1, int(w.cardinalities.max()), 500)
+    expected = brute_force_counts(x, w.binary.toarray(), draws)
+    for chunk in (1 << 16, 1000, 1):  # several areas per block, or one
+        monkeypatch.setattr(spatial, "_LOCAL_CHUNK_ELEMENTS", chunk)
+        ge, le = spatial._conditional_counts(x, w.binary, draws)
+        assert ge.tolist() == expected[0].tolist() and le.tolist() == expected[1].tolist()
+
+
 # --------------------------------------------------------------------------------------
 # Multiple testing
 # --------------------------------------------------------------------------------------
