@@ -55,9 +55,9 @@ log = logging.getLogger(__name__)
 
 #: Fixed float format for every CSV written: same numbers, same bytes.
 FLOAT_FORMAT = "%.6g"
-#: Packages whose versions the run manifest records.
-PACKAGES = ("geo_send", "geopandas", "shapely", "pyogrio", "pandas", "numpy", "scipy",
-            "libpysal", "esda", "mapclassify", "folium", "spopt", "pulp")
+#: Packages whose versions the run manifest records: those a run computes with.
+PACKAGES = ("geo_send", "geopandas", "shapely", "pyogrio", "pyproj", "pandas", "numpy", "scipy",
+            "mapclassify", "folium", "matplotlib")
 #: Columns of ``hubs.csv``, in order (``site_id`` first, as the index).
 HUB_COLUMNS = ("site_name", "site_kind", "fixed", "ward_code", "ward_name",
                "need_within_distance", "need_within_distance_share",
