@@ -1,11 +1,12 @@
 """Compact encodings for the web map: shared-border geometry, numbers and strings.
 
 A choropleth of adjacent areas draws every internal border twice when each polygon carries
-its own rings. Here the areas are simplified together (so neighbours keep a common border),
-reprojected to WGS84, snapped to a grid of ``10**-PRECISION`` degrees and cut into *arcs*:
-runs of border between junctions, each stored once and referenced by every ring that uses it
-(the TopoJSON idea). Arcs, arc references and numeric columns are written as strings of
-variable-length integers; ``need_map.js`` decodes them in the browser.
+its own rings. Here the rings are cut into *arcs*: runs of border between junctions, each
+stored once and referenced by every ring that uses it (the TopoJSON idea). Each arc is
+simplified once, so the two areas along a border keep the same line and no gap or overlap
+opens between them; the kept vertices are reprojected to WGS84 and snapped to a grid of
+``10**-PRECISION`` degrees. Arcs, arc references and numeric columns are written as strings
+of variable-length integers; ``need_map.js`` decodes them in the browser.
 
 Notes
 -----
@@ -21,19 +22,28 @@ the last. Those characters lie in ``?``..``~``, so characters below ``?`` can ma
 - numbers: ``zigzag(round(x * 10**d))`` per value, ``!`` for a missing value.
 
 A vertex is a *junction* when it is met with different neighbour pairs in different rings
-(where three areas meet, or where a shared border ends). Rings are cut at junctions; a ring
-with none (an island, or an enclave and the hole around it) is one closed arc started at its
-smallest vertex. An arc is referenced as ``i`` (forward) or ``~i`` (reversed).
+(where three areas meet, or where a shared border ends); vertices are compared on a grid of
+``SNAP_UNITS`` in the input CRS. Rings are cut at junctions; a ring with none (an island, or
+an enclave and the hole around it) is one closed arc started at its smallest vertex. An arc
+is referenced as ``i`` (forward) or ``~i`` (reversed).
+
+Arcs are simplified with Douglas–Peucker, each once, their ends kept; an arc keeps all its
+vertices where simplifying it would change the topology (see :func:`_simplify_arcs`), the
+checks GEOS's topology-preserving simplifier makes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 __all__ = [
@@ -44,7 +54,6 @@ __all__ = [
     "encode_geometry",
     "encode_numbers",
     "encode_strings",
-    "simplify",
 ]
 
 PRECISION = 5
@@ -67,18 +76,44 @@ class WebGeometry:
         Every arc, delta-encoded as one string.
     shapes : str
         Arc references of each area's rings, encoded as one string.
-    refs : list
-        The same references as nested lists: per area, per polygon, per ring (exterior
-        first), the arc references (kept for tests and diagnostics).
     n_arcs, n_vertices : int
         Number of distinct arcs and of vertices stored.
+    bounds : tuple of float
+        West, south, east and north of the vertices stored, in degrees.
+    refs : list
+        The references of ``shapes`` as nested lists: per area, per polygon, per ring
+        (exterior first), the arc references (for tests and diagnostics).
     """
 
     arcs: str
     shapes: str
-    refs: list[list[list[list[int]]]]
     n_arcs: int
     n_vertices: int
+    bounds: tuple[float, float, float, float]
+    _refs: np.ndarray = field(repr=False)
+    _ring_ends: np.ndarray = field(repr=False)
+
+    @property
+    def refs(self) -> list[list[list[list[int]]]]:
+        """Arc references per area, per polygon, per ring (built on each access)."""
+        areas: list[list[list[list[int]]]] = []
+        polygons: list[list[list[int]]] = []
+        rings: list[list[int]] = []
+        ring: list[int] = []
+        for r, (end_ring, end_polygon, end_area) in zip(
+            self._refs.tolist(), self._ring_ends.tolist(), strict=True
+        ):
+            ring.append(r)
+            if end_ring:
+                rings.append(ring)
+                ring = []
+            if end_polygon:
+                polygons.append(rings)
+                rings = []
+            if end_area:
+                areas.append(polygons)
+                polygons = []
+        return areas
 
 
 # -- integers as text ----------------------------------------------------------------------
@@ -177,6 +212,16 @@ def _is_missing(x: object) -> bool:
 
 
 # -- geometry ------------------------------------------------------------------------------
+SNAP_UNITS = 1e-3
+"""Vertices closer than this many units of a projected CRS (a millimetre) are one vertex."""
+
+SNAP_DEGREES = 1e-8
+"""The same for longitude/latitude input (about a millimetre)."""
+
+SEGMENT_TRIM = 1e-6
+"""Fraction of a simplified segment left out at each end when testing it against other arcs."""
+
+
 def auto_tolerance(geoms: np.ndarray) -> float:
     """Return a simplification tolerance in metres for projected polygons.
 
@@ -190,52 +235,226 @@ def auto_tolerance(geoms: np.ndarray) -> float:
     return float(np.clip(np.sqrt(np.median(areas)) / PIXELS_PER_AREA, 1.0, 50.0))
 
 
-def simplify(geoms: np.ndarray, tolerance: float) -> np.ndarray:
-    """Simplify polygons together so that shared borders stay shared.
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector.
 
-    Uses ``shapely.coverage_simplify`` (GEOS ``CoverageSimplifier``: Visvalingam–Whyatt
-    on the shared edges). An area that would become empty or invalid keeps its geometry.
+    The geometry steps make hundreds of thousands of short-lived shapely objects, which
+    hold no reference cycles but make the collector sweep the whole heap again and again
+    (about a quarter of the encoding time for England's LSOAs).
     """
-    geoms = np.asarray(geoms)
-    if tolerance <= 0:
-        return geoms
-    out = shapely.coverage_simplify(geoms, tolerance)
-    bad = shapely.is_empty(out) | ~shapely.is_valid(out)
-    return np.where(bad, geoms, out) if bad.any() else out
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
-def _snap(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Snap ring vertices to the grid; return vertices, ring starts/ends and ring ids."""
+@dataclass(frozen=True)
+class _Rings:
+    """Ring vertices with the closing vertex and repeats dropped; rings of < 3 vertices gone."""
+
+    coords: np.ndarray  # (n, 2) float, ring after ring
+    key: np.ndarray  # (n,) int64, the vertex snapped to the detection grid
+    starts: np.ndarray  # (r,) first vertex of each ring kept
+    lengths: np.ndarray  # (r,) vertices in each ring kept
+    ring_ids: np.ndarray  # (r,) position of each ring kept among all rings
+    ring_part: np.ndarray  # (all rings,) polygon of every ring, exterior first
+    part_area: np.ndarray  # (polygons,) area of every polygon
+
+
+def _rings(geoms: np.ndarray, grid: float) -> _Rings:
     parts, part_area = shapely.get_parts(geoms, return_index=True)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
-    q = np.round(coords * 10**PRECISION).astype(np.int64)
-    # drop each ring's closing vertex and the repeats that snapping makes
+    key = np.zeros(len(coords), np.int64)
+    if len(coords):  # a key per vertex: its grid column and row
+        x, y = coords[:, 0], coords[:, 1]
+        x0, y0 = x.min(), y.min()
+        grid = max(grid, float(max(x.max() - x0, y.max() - y0)) / 2**30)
+        key = np.round((x - x0) / grid).astype(np.int64) << 31
+        key |= np.round((y - y0) / grid).astype(np.int64)
+    # drop each ring's closing vertex and repeated vertices
     closing = np.r_[coord_ring[1:] != coord_ring[:-1], True]
-    repeat = np.r_[False, (q[1:] == q[:-1]).all(axis=1) & (coord_ring[1:] == coord_ring[:-1])]
+    repeat = np.r_[False, (key[1:] == key[:-1]) & (coord_ring[1:] == coord_ring[:-1])]
     keep = ~closing & ~repeat
-    q, coord_ring = q[keep], coord_ring[keep]
+    coords, key, coord_ring = coords[keep], key[keep], coord_ring[keep]
     while True:  # a ring may now end on its first vertex: drop that last vertex
-        starts = np.r_[0, np.flatnonzero(coord_ring[1:] != coord_ring[:-1]) + 1].astype(np.int64)
-        ends = np.r_[starts[1:], len(q)].astype(np.int64)
-        wrap = (ends - starts > 1) & (q[ends - 1] == q[starts]).all(axis=1)
+        starts = np.flatnonzero(np.r_[True, coord_ring[1:] != coord_ring[:-1]])[: len(key)]
+        ends = np.r_[starts[1:], len(key)].astype(np.int64)
+        wrap = (ends - starts > 1) & (key[ends - 1] == key[starts])
         if not wrap.any():
             break
-        drop = np.zeros(len(q), bool)
-        drop[ends[wrap] - 1] = True
-        q, coord_ring = q[~drop], coord_ring[~drop]
-    ring_ids = coord_ring[starts]
-    meta = np.column_stack([ring_part, part_area[ring_part]])
-    return q, np.column_stack([starts, ends, ring_ids]), meta, np.asarray(rings)
+        keep = np.ones(len(key), bool)
+        keep[ends[wrap] - 1] = False
+        coords, key, coord_ring = coords[keep], key[keep], coord_ring[keep]
+    lengths = ends - starts
+    small = np.repeat(lengths < 3, lengths)
+    if small.any():  # a ring of fewer than three vertices encloses nothing
+        coords, key, coord_ring = coords[~small], key[~small], coord_ring[~small]
+        starts = np.flatnonzero(np.r_[True, coord_ring[1:] != coord_ring[:-1]])[: len(key)]
+        lengths = np.r_[starts[1:], len(key)] - starts
+    return _Rings(coords, key, starts.astype(np.int64), lengths.astype(np.int64),
+                  coord_ring[starts], ring_part, part_area)
 
 
-def encode_geometry(geoms_wgs84: np.ndarray) -> WebGeometry:
-    """Quantise WGS84 polygons and encode them as shared arcs.
+@dataclass(frozen=True)
+class _Topology:
+    """Shared arcs of a set of rings (before simplification)."""
+
+    coords: np.ndarray  # (n, 2) float, the vertices of every arc, arc after arc
+    offsets: np.ndarray  # (arcs + 1,) where each arc starts in ``coords``
+    refs: np.ndarray  # arc references (``i`` or ``~i``), ring after ring
+    ref_ring: np.ndarray  # (refs,) position among all rings of the ring using each reference
+
+
+def _topology(rings: _Rings) -> _Topology:
+    """Cut rings into arcs at junctions and store each arc once."""
+    key, starts, lengths = rings.key, rings.starts, rings.lengths
+    n, n_rings = len(key), len(starts)
+    if n == 0:
+        empty = np.zeros(0, np.int64)
+        return _Topology(np.zeros((0, 2)), np.zeros(1, np.int64), empty, empty)
+    # distinct vertices, numbered in key order
+    order = np.argsort(key, kind="stable")
+    first = np.r_[True, key[order][1:] != key[order][:-1]]
+    vid = np.empty(n, np.int64)
+    vid[order] = np.cumsum(first) - 1
+    n_v = int(vid[order[-1]]) + 1
+    vertex_xy = rings.coords[order[first]]
+
+    # junctions: distinct vertices met with more than one pair of neighbours
+    base = np.repeat(starts, lengths)
+    length = np.repeat(lengths, lengths)
+    pos = np.arange(n) - base
+    prev = vid[base + (pos - 1) % length]
+    after = vid[base + (pos + 1) % length]
+    pair = (np.minimum(prev, after) * n_v + np.maximum(prev, after))[order]
+    group = np.flatnonzero(first)
+    junction = np.minimum.reduceat(pair, group) != np.maximum.reduceat(pair, group)
+
+    # each ring starts at its first junction, or at its smallest vertex when it has none
+    ring_of = np.repeat(np.arange(n_rings), lengths)
+    offset = np.empty(n_rings, np.int64)
+    smallest = vid == np.minimum.reduceat(vid, starts)[ring_of]
+    for flags in (smallest, junction[vid]):  # junctions win
+        at = np.flatnonzero(flags)
+        lead = at[np.diff(ring_of[at], prepend=-1) != 0]
+        offset[ring_of[lead]] = lead - starts[ring_of[lead]]
+    closed = lengths + 1  # each ring ends on its first vertex again
+    seq_ring = np.repeat(np.arange(n_rings), closed)
+    local = np.arange(closed.sum()) - np.repeat(np.cumsum(closed) - closed, closed)
+    seq = vid[np.repeat(starts, closed)
+              + (np.repeat(offset, closed) + local) % np.repeat(lengths, closed)]
+
+    # arcs run from one cut (junction, ring start or ring end) to the next
+    ring_end = local == np.repeat(lengths, closed)
+    cuts = np.flatnonzero(junction[seq] | (local == 0) | ring_end)
+    head = ~ring_end[cuts[:-1]]
+    a, b = cuts[:-1][head], cuts[1:][head]
+    va, vb, va1, vb1 = seq[a], seq[b], seq[a + 1], seq[b - 1]
+    forward = (va < vb) | ((va == vb) & (va1 <= vb1))
+    # an arc is known by its first two vertices read forward: its inner vertices are not
+    # junctions, so each has a single pair of neighbours and the rest of the arc follows
+    ident = np.where(forward, va * n_v + va1, vb * n_v + vb1)
+    _, first_use, inverse = np.unique(ident, return_index=True, return_inverse=True)
+    rank = np.argsort(first_use)  # arcs are numbered in order of first use
+    number = np.empty_like(rank)
+    number[rank] = np.arange(len(rank))
+    arc = number[inverse]
+    rep = first_use[rank]
+    ra, rb, rf = a[rep], b[rep], forward[rep]
+    size = rb - ra + 1
+    offsets = np.r_[0, np.cumsum(size)]
+    step = np.arange(offsets[-1]) - np.repeat(offsets[:-1], size)
+    at = np.where(np.repeat(rf, size), np.repeat(ra, size) + step, np.repeat(rb, size) - step)
+    return _Topology(
+        coords=vertex_xy[seq[at]],
+        offsets=offsets,
+        refs=np.where(forward, arc, ~arc),
+        ref_ring=rings.ring_ids[seq_ring[a]],
+    )
+
+
+def _simplify_arcs(topo: _Topology, tolerance: float) -> np.ndarray:
+    """Flag the arc vertices kept when each arc is simplified once (Douglas–Peucker).
+
+    Arc ends are always kept, so neighbours stay joined. An arc keeps all its vertices when
+    its ring would be left with fewer than three, when it would cross itself, or when a
+    segment drawn across removed vertices would meet another arc (what a topology-preserving
+    simplifier avoids). Those segments are tested without the last ``SEGMENT_TRIM`` of their
+    length at either end, where they meet their neighbours at junctions.
+    """
+    n = len(topo.coords)
+    if tolerance <= 0 or n == 0:
+        return np.ones(n, bool)
+    size = np.diff(topo.offsets)
+    arc_of = np.repeat(np.arange(len(size)), size)
+    lines = shapely.linestrings(topo.coords[:, 0], topo.coords[:, 1], np.arange(n, dtype=float),
+                                indices=arc_of)
+    simple = shapely.simplify(lines, tolerance, preserve_topology=False)
+    keep = np.zeros(n, bool)
+    keep[shapely.get_coordinates(simple, include_z=True)[:, 2].astype(np.int64)] = True
+    keep[topo.offsets[:-1]] = keep[topo.offsets[1:] - 1] = True
+    kept = np.add.reduceat(keep, topo.offsets[:-1])
+    changed = kept < size
+    arc = np.where(topo.refs < 0, ~topo.refs, topo.refs)
+    ring_size = np.bincount(topo.ref_ring, weights=kept[arc] - 1)
+    changed[arc[ring_size[topo.ref_ring] < 3]] = False
+    changed[changed] = shapely.is_simple(simple[changed])
+
+    # the new segments, each drawn between two kept vertices with removed ones between
+    at = np.flatnonzero(keep & changed[arc_of])
+    new = np.flatnonzero((np.diff(at) > 1) & (arc_of[at[1:]] == arc_of[at[:-1]]))
+    start, end = at[new], at[new + 1]
+    seg_arc = arc_of[start]
+
+    # no other arc may lie between a segment and the vertices it replaces (it would jump to
+    # the other side): test one point of each arc, the middle of its first segment
+    chain = end - start + 1
+    regions = shapely.polygons(shapely.linearrings(
+        topo.coords[np.repeat(start, chain) + np.arange(chain.sum())
+                    - np.repeat(np.cumsum(chain) - chain, chain)],
+        indices=np.repeat(np.arange(len(start)), chain),
+    ))
+    first = topo.offsets[:-1]
+    probes = shapely.points((topo.coords[first] + topo.coords[first + 1]) / 2)
+    region, probe = shapely.STRtree(regions).query(probes, predicate="within")[::-1]
+    changed[seg_arc[region[seg_arc[region] != probe]]] = False
+
+    p, q = topo.coords[start], topo.coords[end]
+    trim = SEGMENT_TRIM * (q - p)
+    segments = shapely.linestrings(np.stack([p + trim, q - trim], axis=1))
+    seg, other = shapely.STRtree(np.where(changed, simple, lines)).query(
+        segments, predicate="intersects")
+    seg_tree = shapely.STRtree(segments)
+    while True:
+        hit = (seg_arc[seg] != other) & changed[seg_arc[seg]]
+        restore = np.union1d(seg_arc[seg[hit]], other[hit])
+        restore = restore[changed[restore]]
+        if not restore.size:
+            break
+        changed[restore] = False
+        # restored arcs are drawn in full again: test them against the other new segments
+        other, seg = seg_tree.query(lines[restore], predicate="intersects")
+        other = restore[other]
+    keep |= ~changed[arc_of]
+    return keep
+
+
+def encode_geometry(geoms: np.ndarray, *, crs: Any = None, tolerance: float = 0.0) -> WebGeometry:
+    """Encode polygons as shared arcs, simplified and quantised in WGS84 degrees.
 
     Parameters
     ----------
-    geoms_wgs84 : array of shapely Polygon or MultiPolygon
-        Longitude/latitude degrees.
+    geoms : array of shapely Polygon or MultiPolygon
+        The areas, in ``crs``.
+    crs : pyproj.CRS or str, optional
+        The CRS of ``geoms``; None when they are already longitude/latitude degrees.
+    tolerance : float
+        Douglas–Peucker tolerance in the units of ``crs`` (metres); 0 keeps every vertex.
 
     Returns
     -------
@@ -245,89 +464,92 @@ def encode_geometry(geoms_wgs84: np.ndarray) -> WebGeometry:
     ------
     ValueError
         If an area has no ring left with three distinct vertices after snapping.
+
+    Notes
+    -----
+    Steps: vertices within ``SNAP_UNITS`` (``SNAP_DEGREES``) are merged; rings are cut into
+    arcs at junctions and each arc is kept once; the arcs are simplified together
+    (:func:`_simplify_arcs`); the kept vertices are reprojected, snapped to
+    ``10**-PRECISION`` degrees and repeats dropped; arcs that shrink to a point are
+    skipped, rings left with fewer than three vertices dropped (a polygon goes with its
+    exterior ring).
     """
-    geoms = np.asarray(geoms_wgs84)
+    geoms = np.asarray(geoms)
     n = len(geoms)
     if n == 0:
-        return WebGeometry(arcs="", shapes="", refs=[], n_arcs=0, n_vertices=0)
-    q, ring_span, ring_meta, rings = _snap(geoms)
-    starts, ends = ring_span[:, 0], ring_span[:, 1]
+        return WebGeometry(arcs="", shapes="", n_arcs=0, n_vertices=0,
+                           bounds=(0.0, 0.0, 0.0, 0.0), _refs=np.zeros(0, np.int64),
+                           _ring_ends=np.zeros((0, 3), bool))
+    with _collector_paused():
+        rings = _rings(geoms, SNAP_DEGREES if crs is None else SNAP_UNITS)
+        topo = _topology(rings)
+        keep = _simplify_arcs(topo, tolerance)
+    size = np.add.reduceat(keep, topo.offsets[:-1]) if len(keep) else np.zeros(0, np.int64)
+    xy = topo.coords[keep]
+    if crs is not None and len(xy):
+        to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        xy = np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1]))
+    q = np.round(xy * 10**PRECISION).astype(np.int64)
+    arc_of = np.repeat(np.arange(len(size)), size)
+    same = (q[1:, 0] == q[:-1, 0]) & (q[1:, 1] == q[:-1, 1]) & (arc_of[1:] == arc_of[:-1])
+    repeat = np.r_[False, same]
+    q, arc_of = q[~repeat], arc_of[~repeat]
+    size = np.bincount(arc_of, minlength=len(size))
 
-    key = q[:, 0] * (1 << 32) + (q[:, 1] + (1 << 31))
-    length = np.repeat(ends - starts, ends - starts)
-    base = np.repeat(starts, ends - starts)
-    pos = np.arange(len(q)) - base
-    prev_key = key[base + (pos - 1) % length]
-    next_key = key[base + (pos + 1) % length]
-    is_junction = _junctions(key, np.minimum(prev_key, next_key), np.maximum(prev_key, next_key))
-
-    arc_ids: dict[bytes, int] = {}
-    arc_list: list[np.ndarray] = []
-
-    def ref(arc_keys: np.ndarray, arc_pts: np.ndarray) -> int:
-        if arc_keys[0] != arc_keys[-1]:
-            forward = bool(arc_keys[0] < arc_keys[-1])
-        else:  # a closed arc: read it in the direction of its smaller second vertex
-            forward = bool(arc_keys[1] <= arc_keys[-2])
-        token = (arc_keys if forward else arc_keys[::-1]).tobytes()
-        idx = arc_ids.get(token)
-        if idx is None:
-            idx = arc_ids[token] = len(arc_list)
-            arc_list.append(arc_pts if forward else arc_pts[::-1])
-        return idx if forward else ~idx
-
-    ring_refs: dict[int, list[int]] = {}
-    for s, e, r in ring_span.tolist():
-        if e - s < 3:
-            continue
-        j = np.flatnonzero(is_junction[s:e])
-        first = int(j[0]) if j.size else int(np.argmin(key[s:e]))
-        order = np.arange(first, first + e - s + 1) % (e - s) + s  # rotated and closed
-        k, p = key[order], q[order]
-        cuts = [0, *(j[1:] - first).tolist(), e - s] if j.size else [0, e - s]
-        spans = zip(cuts[:-1], cuts[1:], strict=True)
-        ring_refs[r] = [ref(k[a : b + 1], p[a : b + 1]) for a, b in spans]
-
-    # rings -> polygons -> areas; a polygon whose exterior vanished goes with its holes
-    refs: list[list[list[list[int]]]] = [[] for _ in range(n)]
-    current: list[list[int]] | None = None
-    for r in range(len(rings)):
-        part, area = ring_meta[r]
-        ring = ring_refs.get(r)
-        if r == 0 or ring_meta[r - 1][0] != part:  # exterior ring
-            current = [ring] if ring is not None else None
-            if current is not None:
-                refs[int(area)].append(current)
-        elif ring is not None and current is not None:
-            current.append(ring)
-    empty = [i for i, shape in enumerate(refs) if not shape]
-    if empty:
+    # rings keep their arcs that are more than a point; a ring needs three vertices
+    refs, ref_ring = topo.refs, topo.ref_ring
+    arc = np.where(refs < 0, ~refs, refs)
+    live = size[arc] > 1
+    refs, ref_ring, arc = refs[live], ref_ring[live], arc[live]
+    n_rings = len(rings.ring_part)
+    ring_ok = np.bincount(ref_ring, weights=size[arc] - 1, minlength=n_rings) >= 3
+    exterior = np.r_[True, rings.ring_part[1:] != rings.ring_part[:-1]]
+    part_ok = np.zeros(len(rings.part_area), bool)
+    part_ok[rings.ring_part[exterior]] = ring_ok[exterior]
+    ring_ok &= part_ok[rings.ring_part]
+    ring_area = rings.part_area[rings.ring_part]
+    shown = np.zeros(n, bool)
+    shown[ring_area[ring_ok]] = True
+    if not shown.all():
+        empty = np.flatnonzero(~shown)
         raise ValueError(
             f"{len(empty)} area(s) vanish when snapped to {10**-PRECISION} degrees "
-            f"(positions {empty[:5]})"
+            f"(positions {empty[:5].tolist()})"
         )
+    used = ring_ok[ref_ring]
+    refs, ref_ring, arc = refs[used], ref_ring[used], arc[used]
 
-    vertices = np.vstack(arc_list) if arc_list else np.zeros((0, 2), np.int64)
+    # renumber the arcs still used, in order of first use as before
+    wanted = np.zeros(len(size), bool)
+    wanted[arc] = True
+    number = np.cumsum(wanted) - 1
+    refs = np.where(refs < 0, ~number[arc], number[arc])
+    vertices = q[wanted[arc_of]]
+    arc_ends = np.cumsum(size[wanted]) - 1
+
+    # ring, polygon and area ends
+    kept_rings = np.flatnonzero(ring_ok)
+    part = rings.ring_part[kept_rings]
+    area = ring_area[kept_rings]
+    ring_last = np.r_[ref_ring[1:] != ref_ring[:-1], True]
+    ends = np.column_stack([
+        np.ones(len(kept_rings), bool),
+        np.r_[part[1:] != part[:-1], True],
+        np.r_[area[1:] != area[:-1], True],
+    ])
+    marks = np.zeros((len(refs), 3), bool)
+    marks[ring_last] = ends
+    west, east = vertices[:, 0].min() / 10**PRECISION, vertices[:, 0].max() / 10**PRECISION
+    south, north = vertices[:, 1].min() / 10**PRECISION, vertices[:, 1].max() / 10**PRECISION
     return WebGeometry(
-        arcs=_encode_arcs(vertices, np.cumsum([len(a) for a in arc_list]) - 1),
-        shapes=_encode_refs(refs),
-        refs=refs,
-        n_arcs=len(arc_list),
+        arcs=_encode_arcs(vertices, arc_ends),
+        shapes=_encode_shapes(refs, marks),
+        n_arcs=int(wanted.sum()),
         n_vertices=len(vertices),
+        bounds=(float(west), float(south), float(east), float(north)),
+        _refs=refs,
+        _ring_ends=marks,
     )
-
-
-def _junctions(key: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Flag vertices met with more than one distinct neighbour pair ``(lo, hi)``."""
-    order = np.lexsort((hi, lo, key))
-    k, a, b = key[order], lo[order], hi[order]
-    new_key = np.r_[True, k[1:] != k[:-1]]
-    new_pair = new_key | np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])]
-    group = np.cumsum(new_key) - 1
-    pairs = np.bincount(group, weights=new_pair)
-    out = np.empty(len(key), dtype=bool)
-    out[order] = pairs[group] > 1
-    return out
 
 
 def _encode_arcs(vertices: np.ndarray, arc_ends: np.ndarray) -> str:
@@ -339,25 +561,13 @@ def _encode_arcs(vertices: np.ndarray, arc_ends: np.ndarray) -> str:
     return _join(np.hstack([_chars(_zigzag(deltas[:, 0])), _chars(_zigzag(deltas[:, 1])), mark]))
 
 
-def _encode_refs(refs: list[list[list[list[int]]]]) -> str:
-    flat: list[int] = []
-    marks: list[int] = []
-    for shape in refs:
-        for p, polygon in enumerate(shape):
-            for r, ring in enumerate(polygon):
-                flat.extend(ring)
-                marks.extend([0] * (len(ring) - 1))
-                last_ring = r == len(polygon) - 1
-                last_polygon = p == len(shape) - 1
-                marks.append(1 + last_ring + (last_ring and last_polygon))
-    a = np.asarray(flat, dtype=np.int64)
-    reversed_ = a < 0
-    index = np.where(reversed_, ~a, a)
+
+
+def _encode_shapes(refs: np.ndarray, marks: np.ndarray) -> str:
+    """Arc references, each followed by its ring/polygon/area end marks (``,;!``)."""
+    reversed_ = refs < 0
+    index = np.where(reversed_, ~refs, refs)
     delta = np.diff(index, prepend=0)
     z = (_zigzag(delta) << np.uint64(1)) | reversed_.astype(np.uint64)
-    tail = np.zeros((len(a), 3), np.uint8)
-    m = np.asarray(marks)
-    tail[m >= 1, 0] = ord(",")
-    tail[m >= 2, 1] = ord(";")
-    tail[m >= 3, 2] = ord("!")
-    return _join(np.hstack([_chars(z), tail]))
+    tail = marks * np.array([ord(","), ord(";"), ord("!")], np.uint8)
+    return _join(np.hstack([_chars(z), tail.astype(np.uint8)]))

@@ -4,8 +4,8 @@ The map is a :class:`folium.Map` whose areas are drawn once (on a canvas) and re
 each theme: the need index, each domain and indicator, the LISA cluster and significance
 maps, Gi* hot and cold spots. Themes are radio buttons in the layer control and the legend
 follows the active one. Labels, hubs with service areas and an optional basemap are
-overlays. Geometry is simplified as a coverage, snapped to about a metre and stored with
-shared borders once (:mod:`geo_send._webenc`); only the values shown in tooltips are sent.
+overlays. Geometry is cut into shared borders, each simplified once, snapped to about a metre
+and stored once (:mod:`geo_send._webenc`); only the values shown in tooltips are sent.
 
 With ``self_contained=True`` (the default) Leaflet 1.9.4 is inlined from the
 ``django-js-lib-leaflet`` package and nothing else is loaded: no jQuery, Bootstrap, Font
@@ -720,9 +720,9 @@ def build_map(
     labels : bool, optional
         Draw area names on the map; by default when there are at most ``MAX_LABELS`` areas.
     simplify_m : float, optional
-        Simplification tolerance in metres; by default :func:`geo_send._webenc.auto_tolerance`
-        (one screen pixel at the zoom where a median area spans 256 pixels). 0 keeps the
-        geometry as it is.
+        Simplification tolerance in metres (Douglas–Peucker, applied once to each shared
+        border); by default :func:`geo_send._webenc.auto_tolerance` (one screen pixel at the
+        zoom where a median area spans 256 pixels). 0 keeps every vertex.
     attribution : str
         Data attribution shown at the bottom right.
 
@@ -745,9 +745,7 @@ def build_map(
     if projected.crs is not None and projected.crs.is_geographic:
         projected = projected.to_crs(3857)
     tolerance = _webenc.auto_tolerance(projected.values) if simplify_m is None else simplify_m
-    simple = gpd.GeoSeries(_webenc.simplify(projected.values, tolerance), crs=projected.crs)
-    web = simple.to_crs(WEB_CRS)
-    geometry = _webenc.encode_geometry(web.values)
+    geometry = _webenc.encode_geometry(projected.values, crs=projected.crs, tolerance=tolerance)
 
     cols = _Columns()
     columns = set(frame.columns)
@@ -787,14 +785,15 @@ def build_map(
     draw_labels = n <= MAX_LABELS if labels is None else labels
     label_spec = None
     if draw_labels:
-        at = gpd.GeoSeries(shapely.point_on_surface(simple.values), crs=simple.crs).to_crs(WEB_CRS)
+        at = gpd.GeoSeries(shapely.point_on_surface(projected.values),
+                           crs=projected.crs).to_crs(WEB_CRS)
         label_spec = {
             "lat": cols.number("_label_lat", pd.Series(at.y.values), _webenc.PRECISION),
             "lng": cols.number("_label_lng", pd.Series(at.x.values), _webenc.PRECISION),
             "text": tooltip["name"],
         }
 
-    south, west, north, east = _bounds(web)
+    west, south, east, north = geometry.bounds
     point_spec = None
     if points is not None:
         point_spec = _points(points, points_name, points_radius_m, points_title)
@@ -860,11 +859,6 @@ def build_map(
                          control=True, show=True).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     return m
-
-
-def _bounds(web: gpd.GeoSeries) -> tuple[float, float, float, float]:
-    west, south, east, north = web.total_bounds
-    return float(south), float(west), float(north), float(east)
 
 
 def _points(points: gpd.GeoDataFrame, name: str, radius_m: float | None, title: str) -> dict:

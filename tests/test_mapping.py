@@ -19,7 +19,7 @@ from shapely.geometry import Point, box
 
 from geo_send import _webenc, mapping
 from geo_send._errors import ValidationError
-from geo_send.config import MapSettings
+from geo_send.config import MapSettings, default_root
 
 HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>"]
 
@@ -96,8 +96,8 @@ def test_repeated_strings_are_sent_once():
     assert _webenc.encode_strings(["a", None, "c"]) == {"list": ["a", "", "c"]}
 
 
-def _rebuild(geometry: _webenc.WebGeometry) -> list[shapely.Geometry]:
-    """Decode the arcs and shapes in Python, as need_map.js does in the browser."""
+def _decode_arcs(geometry: _webenc.WebGeometry) -> list[list[tuple[int, int]]]:
+    """Decode the arcs in Python, as need_map.js does in the browser (grid units)."""
     arcs: list[list[tuple[int, int]]] = [[]]
     x = y = 0
     values = _webenc.decode_integers(geometry.arcs)
@@ -110,6 +110,12 @@ def _rebuild(geometry: _webenc.WebGeometry) -> list[shapely.Geometry]:
         x, y = x + values[i], y + values[i + 1]
         arcs[-1].append((x, y))
         i += 2
+    return arcs
+
+
+def _rebuild(geometry: _webenc.WebGeometry) -> list[shapely.Geometry]:
+    """Decode the arcs and shapes in Python, as need_map.js does in the browser."""
+    arcs = _decode_arcs(geometry)
     areas, polygons, rings, ring, previous = [], [], [], [], 0
     for token in _webenc.decode_integers(geometry.shapes, zigzag=False):
         if token == ",":
@@ -136,14 +142,31 @@ def _rebuild(geometry: _webenc.WebGeometry) -> list[shapely.Geometry]:
                 for r in refs:
                     arc = arcs[r] if r >= 0 else arcs[~r][::-1]
                     out.extend(arc[1:] if out else arc)
+                assert out[0] == out[-1], "a ring must close"
                 coords.append(np.array(out) / 10**_webenc.PRECISION)
             parts.append(shapely.Polygon(coords[0], coords[1:]))
         shapes.append(shapely.MultiPolygon(parts))
     return shapes
 
 
+def _rebuild_projected(geometry: _webenc.WebGeometry, crs: str) -> np.ndarray:
+    """Decode, then project back to ``crs`` to compare with the input in metres."""
+    return gpd.GeoSeries(_rebuild(geometry), crs="EPSG:4326").to_crs(crs).values
+
+
 def _arc_ids(refs: list[int]) -> set[int]:
     return {r if r >= 0 else ~r for r in refs}
+
+
+def _unordered(arc: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    return min(tuple(arc), tuple(arc[::-1]))
+
+
+BNG = "EPSG:27700"
+X0, Y0 = 390_000.0, 298_000.0
+"""A corner near Wolverhampton, in British National Grid metres."""
+#: Largest error of a vertex snapped to 10**-5 degrees, in metres at England's latitudes.
+SNAP_M = 0.7
 
 
 def test_shared_borders_are_stored_once():
@@ -154,6 +177,35 @@ def test_shared_borders_are_stored_once():
     assert geometry.n_vertices == 2 + 4 + 4
     shared = _arc_ids(geometry.refs[0][0][0]) & _arc_ids(geometry.refs[1][0][0])
     assert len(shared) == 1
+
+
+def test_two_by_two_grid_encodes_to_expected_arcs():
+    # four squares of 0.01 degree around (0.01, 0.01): in grid units of 10**-5 degree,
+    # 1000 is the middle. Junctions: the centre and the middle of each outer side.
+    squares = [box(x, y, x + 0.01, y + 0.01) for x in (0, 0.01) for y in (0, 0.01)]
+    geometry = _webenc.encode_geometry(np.array(squares))
+    arcs = _decode_arcs(geometry)
+    inner = [[(1000, 1000), end] for end in [(1000, 0), (0, 1000), (2000, 1000), (1000, 2000)]]
+    outer = [
+        [(1000, 0), (0, 0), (0, 1000)],
+        [(0, 1000), (0, 2000), (1000, 2000)],
+        [(1000, 2000), (2000, 2000), (2000, 1000)],
+        [(2000, 1000), (2000, 0), (1000, 0)],
+    ]
+    assert sorted(map(_unordered, arcs)) == sorted(map(_unordered, inner + outer))
+    assert (geometry.n_arcs, geometry.n_vertices) == (8, 20)
+    uses: dict[int, list[int]] = {}
+    for area in geometry.refs:
+        (ring,) = area[0]
+        assert len(ring) == 3  # two inner borders and one outer corner
+        for r in ring:
+            uses.setdefault(r if r >= 0 else ~r, []).append(r)
+    inner_ids = {i for i, arc in enumerate(arcs) if len(arc) == 2}
+    assert len(inner_ids) == 4 and len(uses) == 8
+    for i, refs in uses.items():
+        # each inner border is read forward by one square and backward by the other
+        assert sorted(refs) == [~i, i] if i in inner_ids else len(refs) == 1
+    assert geometry.bounds == pytest.approx((0, 0, 0.02, 0.02))
 
 
 def test_geometry_round_trip_with_holes_enclaves_and_multipolygons():
@@ -170,17 +222,113 @@ def test_geometry_round_trip_with_holes_enclaves_and_multipolygons():
     assert _arc_ids(geometry.refs[-3][0][1]) == _arc_ids(geometry.refs[-2][0][0])
 
 
-def test_coverage_simplification_keeps_neighbours_touching():
-    rng = np.random.default_rng(3)
-    # two areas split by a wiggly border of 200 vertices
+def _wiggly_pair(seed: int = 3) -> tuple[np.ndarray, float]:
+    """Two 1 km squares split by a wiggly border of 200 vertices; the tolerance to use."""
+    rng = np.random.default_rng(seed)
     xs = np.linspace(0, 1000, 200)
-    border = np.column_stack([xs, 500 + rng.normal(0, 2, xs.size)])
-    south = shapely.Polygon([(0, 0), (1000, 0), *border[::-1]])
-    north = shapely.Polygon([*border, (1000, 1000), (0, 1000)])
-    simple = _webenc.simplify(np.array([south, north]), 10.0)
-    assert shapely.get_num_coordinates(simple).sum() < 100
-    assert shapely.intersection(simple[0], simple[1]).area == pytest.approx(0, abs=1e-6)
-    assert shapely.union(simple[0], simple[1]).area == pytest.approx(1e6, rel=1e-3)
+    border = np.column_stack([xs, 500 + rng.normal(0, 2, xs.size)]) + [X0, Y0]
+    south = shapely.Polygon([(X0, Y0), (X0 + 1000, Y0), *border[::-1]])
+    north = shapely.Polygon([*border, (X0 + 1000, Y0 + 1000), (X0, Y0 + 1000)])
+    return np.array([south, north]), 10.0
+
+
+def test_a_simplified_border_is_shared_and_within_tolerance():
+    geoms, tolerance = _wiggly_pair()
+    geometry = _webenc.encode_geometry(geoms, crs=BNG, tolerance=tolerance)
+    assert geometry.n_vertices < 100
+    assert geometry.n_arcs == 3  # the border, the rest of each square
+    south, north = _rebuild_projected(geometry, BNG)
+    assert shapely.intersection(south, north).area == pytest.approx(0, abs=1e-3)
+    assert shapely.union(south, north).area == pytest.approx(1e6, rel=1e-4)
+    assert shapely.hausdorff_distance(south, geoms[0]) <= tolerance + SNAP_M
+    assert shapely.hausdorff_distance(north, geoms[1]) <= tolerance + SNAP_M
+
+
+def test_no_tolerance_keeps_every_vertex():
+    geoms, _ = _wiggly_pair()
+    geometry = _webenc.encode_geometry(geoms, crs=BNG, tolerance=0)
+    assert geometry.n_vertices == 200 + 2 * 4  # the border once, each rest with its corners
+
+
+def test_holes_and_multipolygons_survive_simplification():
+    ring = shapely.Point(X0, Y0).buffer(500, quad_segs=64)
+    hole = shapely.Point(X0, Y0).buffer(200, quad_segs=64)
+    donut = ring.difference(hole)
+    islands = shapely.MultiPolygon([shapely.Point(X0 + 1000 + 300 * i, Y0).buffer(100)
+                                    for i in range(3)])
+    geoms = np.array([donut, hole, islands])
+    tolerance = 5.0
+    geometry = _webenc.encode_geometry(geoms, crs=BNG, tolerance=tolerance)
+    rebuilt = _rebuild_projected(geometry, BNG)
+    assert geometry.n_vertices < shapely.get_num_coordinates(geoms).sum() / 2
+    assert [len(area) for area in geometry.refs] == [1, 1, 3]
+    assert [len(polygon) for polygon in geometry.refs[0]] == [2]  # exterior and hole
+    assert shapely.is_valid(rebuilt).all()
+    assert (shapely.hausdorff_distance(rebuilt, geoms) <= tolerance + SNAP_M).all()
+    # the hole and the area filling it still meet exactly: no overlap, no gap
+    assert shapely.intersection(rebuilt[0], rebuilt[1]).area == pytest.approx(0, abs=1e-3)
+    assert shapely.get_num_interior_rings(shapely.union(rebuilt[0], rebuilt[1])) == 0
+
+
+def _bump(island: shapely.Polygon) -> np.ndarray:
+    """South and north of a border with a bump 8 m high, an island in the south below it."""
+    border = [(X0, Y0), (X0 + 40, Y0), (X0 + 50, Y0 + 8), (X0 + 60, Y0), (X0 + 100, Y0)]
+    south = shapely.Polygon([(X0, Y0 - 50), (X0 + 100, Y0 - 50), *border[::-1]],
+                            [island.exterior.coords])
+    north = shapely.Polygon([*border, (X0 + 100, Y0 + 50), (X0, Y0 + 50)])
+    return np.array([south, north, island])
+
+
+@pytest.mark.parametrize(
+    "island",
+    [box(X0 + 48, Y0 + 1, X0 + 52, Y0 + 3), box(X0 + 45, Y0 - 5, X0 + 55, Y0 + 3)],
+    ids=["inside-the-bump", "across-the-chord"],
+)
+def test_simplification_keeps_a_border_that_would_pass_an_island(island):
+    # a tolerance of 10 m would flatten the bump and leave the island north of the border
+    geoms = _bump(island)
+    assert shapely.is_valid(geoms).all()
+    geometry = _webenc.encode_geometry(geoms, crs=BNG, tolerance=10.0)
+    rebuilt = _rebuild_projected(geometry, BNG)
+    assert shapely.is_valid(rebuilt).all()
+    assert shapely.intersection(rebuilt[1], rebuilt[2]).area == pytest.approx(0, abs=1e-3)
+    assert shapely.hausdorff_distance(rebuilt[1], geoms[1]) < 1.0
+
+
+def test_simplification_keeps_a_thin_area_between_two_borders():
+    # a lens 20 m wide between two areas: both its borders would flatten onto one line
+    top = [(X0, Y0), (X0 + 50, Y0 + 10), (X0 + 100, Y0)]
+    bottom = [(X0, Y0), (X0 + 50, Y0 - 10), (X0 + 100, Y0)]
+    lens = shapely.Polygon([*top, *bottom[::-1][1:]])
+    north = shapely.Polygon([*top, (X0 + 100, Y0 + 50), (X0, Y0 + 50)])
+    south = shapely.Polygon([*bottom, (X0 + 100, Y0 - 50), (X0, Y0 - 50)])
+    geoms = np.array([north, lens, south])
+    geometry = _webenc.encode_geometry(geoms, crs=BNG, tolerance=20.0)
+    rebuilt = _rebuild_projected(geometry, BNG)
+    assert (shapely.hausdorff_distance(rebuilt, geoms) <= SNAP_M).all()
+    assert shapely.is_valid(rebuilt).all()
+
+
+def test_real_boundaries_decode_as_a_coverage():
+    lsoas = gpd.read_file(default_root() / "boundaries" / "lsoas.gpkg", layer="lsoas")
+    geoms = lsoas.geometry.values
+    tolerance = _webenc.auto_tolerance(geoms)
+    geometry = _webenc.encode_geometry(geoms, crs=lsoas.crs, tolerance=tolerance)
+    rebuilt = _rebuild_projected(geometry, lsoas.crs)
+    assert geometry.n_vertices < 0.6 * shapely.get_num_coordinates(geoms).sum()
+    assert (shapely.hausdorff_distance(rebuilt, geoms) <= tolerance + SNAP_M).all()
+    # neighbours meet without gaps or overlaps: they share their borders exactly
+    assert shapely.coverage_is_valid(rebuilt)
+    union = shapely.union_all(rebuilt)
+    assert union.area == pytest.approx(shapely.area(rebuilt).sum(), rel=1e-9)
+    assert shapely.get_num_interior_rings(union) == shapely.get_num_interior_rings(
+        shapely.union_all(geoms))
+
+
+def test_an_area_that_vanishes_when_snapped_is_reported():
+    tiny = box(0.5, 0.5, 0.5 + 1e-7, 0.5 + 1e-7)
+    with pytest.raises(ValueError, match=r"1 area\(s\) vanish .* \(positions \[1\]\)"):
+        _webenc.encode_geometry(np.array([box(0, 0, 0.01, 0.01), tiny]))
 
 
 # -- the map HTML --------------------------------------------------------------------------
