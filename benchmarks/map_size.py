@@ -11,6 +11,11 @@ The national frame is built from the national open files in ``../shared/data/raw
 (IMD 2025 as the index, domain scores as indicators, Wilson intervals for two proportions).
 Its LISA and Gi* columns are stand-ins with the same shape as real ones: this script
 measures the map, not the statistics. Targets: wards < 1 MB, national LSOAs < 10 MB.
+
+For each map the geometry encoding (``_webenc.encode_geometry``) is also timed on its own,
+split into its steps: rings (read and snap the vertices), arcs (junctions, shared arcs),
+simplify (Douglas–Peucker per arc and the topology checks) and the rest (reprojecting the
+kept vertices and writing the strings).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from geo_send import mapping  # noqa: E402
+from geo_send import _webenc, mapping  # noqa: E402
 from geo_send.config import MapSettings  # noqa: E402
 
 DEFAULT_RAW = ROOT.parent / "shared" / "data" / "raw"
@@ -129,7 +134,39 @@ def measure(write: Callable[[Path], None], name: str) -> tuple[float, list[float
     return size, times
 
 
+def geometry_split(frame: gpd.GeoDataFrame) -> dict[str, list[float]]:
+    """Time the geometry encoding ``RUNS`` times, in total and step by step (seconds)."""
+    geoms, crs = frame.geometry.values, frame.crs
+    tolerance = _webenc.auto_tolerance(geoms)
+    times: dict[str, list[float]] = {}
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        _webenc.encode_geometry(geoms, crs=crs, tolerance=tolerance)
+        times.setdefault("geometry", []).append(time.perf_counter() - start)
+        with _webenc._collector_paused():
+            start = time.perf_counter()
+            rings = _webenc._rings(geoms, _webenc.SNAP_UNITS)
+            times.setdefault("rings", []).append(time.perf_counter() - start)
+            start = time.perf_counter()
+            topology = _webenc._topology(rings)
+            times.setdefault("arcs", []).append(time.perf_counter() - start)
+            start = time.perf_counter()
+            _webenc._simplify_arcs(topology, tolerance)
+            times.setdefault("simplify", []).append(time.perf_counter() - start)
+        steps = [times[k][-1] for k in ("rings", "arcs", "simplify")]
+        times.setdefault("rest", []).append(times["geometry"][-1] - sum(steps))
+    return times
+
+
+def report_split(times: dict[str, list[float]]) -> None:
+    """Print the median of each step of the geometry encoding."""
+    median = {k: statistics.median(v) for k, v in times.items()}
+    steps = ", ".join(f"{k} {median[k]:.2f}" for k in ("rings", "arcs", "simplify", "rest"))
+    print(f"{'  of which geometry':<34} {median['geometry']:6.2f} s median ({steps})")
+
+
 def report(label: str, size: float, times: list[float], target_mb: float | None) -> None:
+    """Print the size of a map and the median of its writing times."""
     verdict = ""
     if target_mb is not None:
         met = "met" if size < target_mb * 1e6 else "MISSED"
@@ -141,6 +178,7 @@ def report(label: str, size: float, times: list[float], target_mb: float | None)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Measure the maps; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--national", action="store_true", help="also map England's 33,755 LSOAs")
     parser.add_argument("--explore", action="store_true", help="also time a plain explore()")
@@ -158,11 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     wards, layers = wards_frame()
     size, times = measure(writer(wards, layers, "Wolverhampton wards"), "need_map.html")
     report(f"need map, {len(wards)} wards", size, times, 1)
+    report_split(geometry_split(wards))
 
     if args.national:
         frame, layers = national_frame(args.raw)
         size, times = measure(writer(frame, layers, "England LSOAs"), "need_map.html")
         report(f"need map, {len(frame):,} LSOAs", size, times, 10)
+        report_split(geometry_split(frame))
         if args.explore:
             def plain(path: Path) -> None:
                 frame.drop(columns=["lisa_label", "gi_label"]).explore("need_index").save(path)

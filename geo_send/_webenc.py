@@ -35,6 +35,7 @@ checks GEOS's topology-preserving simplifier makes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import math
 from collections.abc import Iterator, Sequence
@@ -118,15 +119,20 @@ class WebGeometry:
 
 # -- integers as text ----------------------------------------------------------------------
 def _chars(z: np.ndarray) -> np.ndarray:
-    """Write non-negative integers as chunk characters: a (n, 7) uint8 array, 0 = unused."""
+    """Write non-negative integers as chunk characters: an (n, width) uint8 array, 0 = unused.
+
+    ``width`` is the number of chunks of the largest integer; each round works only on the
+    integers that still have chunks to write.
+    """
     z = np.asarray(z, dtype=np.uint64)
-    out = np.zeros((len(z), 7), dtype=np.uint8)
-    for j in range(7):
-        rest = z >> np.uint64(5 * j)
-        used = (rest > 0) | (j == 0)
-        more = (rest >> np.uint64(5)) > 0
-        chunk = (rest & np.uint64(31)).astype(np.uint8) + np.where(more, 32, 0).astype(np.uint8)
-        out[:, j] = np.where(used, chunk + 63, 0)
+    top = int(z.max()) if len(z) else 0
+    out = np.zeros((len(z), max(1, -(-top.bit_length() // 5))), dtype=np.uint8)
+    at = np.arange(len(z))
+    for j in range(out.shape[1]):
+        more = z >= 32
+        out[at, j] = (z & np.uint64(31)).astype(np.uint8) + np.uint8(63) + (
+            more.astype(np.uint8) << np.uint8(5))
+        at, z = at[more], z[more] >> np.uint64(5)
     return out
 
 
@@ -235,6 +241,11 @@ def auto_tolerance(geoms: np.ndarray) -> float:
     return float(np.clip(np.sqrt(np.median(areas)) / PIXELS_PER_AREA, 1.0, 50.0))
 
 
+@functools.lru_cache(maxsize=8)
+def _to_wgs84(crs: pyproj.CRS) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+
+
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector.
@@ -317,13 +328,11 @@ def _topology(rings: _Rings) -> _Topology:
     if n == 0:
         empty = np.zeros(0, np.int64)
         return _Topology(np.zeros((0, 2)), np.zeros(1, np.int64), empty, empty)
-    # distinct vertices, numbered in key order
-    order = np.argsort(key, kind="stable")
-    first = np.r_[True, key[order][1:] != key[order][:-1]]
-    vid = np.empty(n, np.int64)
-    vid[order] = np.cumsum(first) - 1
-    n_v = int(vid[order[-1]]) + 1
-    vertex_xy = rings.coords[order[first]]
+    # distinct vertices, numbered in order of first appearance
+    vid, distinct = pd.factorize(key)
+    n_v = len(distinct)
+    vertex_xy = np.empty((n_v, 2))
+    vertex_xy[vid] = rings.coords  # one position for each vertex, whichever occurrence
 
     # junctions: distinct vertices met with more than one pair of neighbours
     base = np.repeat(starts, lengths)
@@ -331,9 +340,12 @@ def _topology(rings: _Rings) -> _Topology:
     pos = np.arange(n) - base
     prev = vid[base + (pos - 1) % length]
     after = vid[base + (pos + 1) % length]
-    pair = (np.minimum(prev, after) * n_v + np.maximum(prev, after))[order]
-    group = np.flatnonzero(first)
-    junction = np.minimum.reduceat(pair, group) != np.maximum.reduceat(pair, group)
+    pair = np.minimum(prev, after) * n_v + np.maximum(prev, after)
+    low = np.full(n_v, np.iinfo(np.int64).max)
+    high = np.full(n_v, -1)
+    np.minimum.at(low, vid, pair)
+    np.maximum.at(high, vid, pair)
+    junction = low != high
 
     # each ring starts at its first junction, or at its smallest vertex when it has none
     ring_of = np.repeat(np.arange(n_rings), lengths)
@@ -487,8 +499,7 @@ def encode_geometry(geoms: np.ndarray, *, crs: Any = None, tolerance: float = 0.
     size = np.add.reduceat(keep, topo.offsets[:-1]) if len(keep) else np.zeros(0, np.int64)
     xy = topo.coords[keep]
     if crs is not None and len(xy):
-        to_wgs84 = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-        xy = np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1]))
+        xy = np.column_stack(_to_wgs84(pyproj.CRS(crs)).transform(xy[:, 0], xy[:, 1]))
     q = np.round(xy * 10**PRECISION).astype(np.int64)
     arc_of = np.repeat(np.arange(len(size)), size)
     same = (q[1:, 0] == q[:-1, 0]) & (q[1:, 1] == q[:-1, 1]) & (arc_of[1:] == arc_of[:-1])
@@ -503,7 +514,7 @@ def encode_geometry(geoms: np.ndarray, *, crs: Any = None, tolerance: float = 0.
     refs, ref_ring, arc = refs[live], ref_ring[live], arc[live]
     n_rings = len(rings.ring_part)
     ring_ok = np.bincount(ref_ring, weights=size[arc] - 1, minlength=n_rings) >= 3
-    exterior = np.r_[True, rings.ring_part[1:] != rings.ring_part[:-1]]
+    exterior = np.diff(rings.ring_part, prepend=-1) != 0
     part_ok = np.zeros(len(rings.part_area), bool)
     part_ok[rings.ring_part[exterior]] = ring_ok[exterior]
     ring_ok &= part_ok[rings.ring_part]
