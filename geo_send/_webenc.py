@@ -480,8 +480,8 @@ def encode_geometry(geoms: np.ndarray, *, crs: Any = None, tolerance: float = 0.
     Notes
     -----
     Steps: vertices within ``SNAP_UNITS`` (``SNAP_DEGREES``) are merged; rings are cut into
-    arcs at junctions and each arc is kept once; the arcs are simplified together
-    (:func:`_simplify_arcs`); the kept vertices are reprojected, snapped to
+    arcs at junctions and each arc is kept once; each arc is simplified once
+    (:func:`_simplify_arcs`); only the kept vertices are reprojected, then snapped to
     ``10**-PRECISION`` degrees and repeats dropped; arcs that shrink to a point are
     skipped, rings left with fewer than three vertices dropped (a polygon goes with its
     exterior ring).
@@ -570,8 +570,6 @@ def _encode_arcs(vertices: np.ndarray, arc_ends: np.ndarray) -> str:
     mark = np.zeros((len(vertices), 1), np.uint8)
     mark[arc_ends[:-1]] = ord(",")
     return _join(np.hstack([_chars(_zigzag(deltas[:, 0])), _chars(_zigzag(deltas[:, 1])), mark]))
-
-
 
 
 def _encode_shapes(refs: np.ndarray, marks: np.ndarray) -> str:
