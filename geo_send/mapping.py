@@ -48,6 +48,7 @@ __all__ = [
     "Classes",
     "classify",
     "fisher_jenks_breaks",
+    "quantile_breaks",
     "palette",
     "scheme_label",
     "default_layers",
@@ -181,10 +182,10 @@ def classify(values: pd.Series | np.ndarray, scheme: str = "FisherJenks", k: int
     Fisher–Jenks is exact but its cost grows with the square of the number of values; above
     ``FISHER_JENKS_SAMPLE`` values the breaks are computed on that many evenly spaced
     quantiles of the values (deterministic, unlike mapclassify's random sample) and every
-    value is then assigned to those breaks. Fisher–Jenks is computed here
-    (:func:`fisher_jenks_breaks`, the breaks ``mapclassify.FisherJenks`` gives); every
-    other scheme is mapclassify's, imported only then (with scikit-learn and scipy.stats
-    it costs about a second per run).
+    value is then assigned to those breaks. Fisher–Jenks and quantiles are computed here
+    (:func:`fisher_jenks_breaks`, :func:`quantile_breaks`: the breaks mapclassify gives);
+    every other scheme is mapclassify's, imported only then (with scikit-learn and
+    scipy.stats it costs about a second per run).
     """
     y = np.asarray(values, dtype=float)
     ok = np.isfinite(y)
@@ -202,6 +203,8 @@ def classify(values: pd.Series | np.ndarray, scheme: str = "FisherJenks", k: int
         sample = np.quantile(present, np.linspace(0, 1, FISHER_JENKS_SAMPLE))
     if scheme == "FisherJenks":
         fitted_bins = fisher_jenks_breaks(np.sort(sample), k)
+    elif scheme == "Quantiles":
+        fitted_bins = quantile_breaks(sample, k)
     else:
         import mapclassify  # noqa: PLC0415 - 1 s of imports (scikit-learn, scipy.stats)
 
@@ -270,6 +273,20 @@ def fisher_jenks_breaks(x: np.ndarray, k: int) -> np.ndarray:
         breaks[m] = x[end]
         end = starts[m, end] - 1
     return breaks
+
+
+def quantile_breaks(y: np.ndarray, k: int) -> np.ndarray:
+    """Upper bounds of ``k`` quantile classes, as ``mapclassify.Quantiles`` computes them.
+
+    The values at percentiles 100/k, 200/k, ..., 100 (linear interpolation between
+    order statistics), with repeated bounds merged, so fewer classes result when many
+    values are equal.
+    """
+    step = 100.0 / k
+    percents = np.arange(step, 100 + step, step)
+    if percents[-1] > 100.0:
+        percents[-1] = 100.0
+    return np.unique(np.percentile(np.asarray(y, dtype=float), percents))
 
 
 def palette(name: str, k: int) -> list[str]:

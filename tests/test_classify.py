@@ -9,7 +9,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from geo_send import mapping
-from geo_send.mapping import fisher_jenks_breaks
+from geo_send.mapping import fisher_jenks_breaks, quantile_breaks
 
 SEED = 20261204
 
@@ -73,7 +73,26 @@ def test_ties_between_equal_values_are_as_good_as_mapclassify():
         assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-9)
 
 
+def test_quantiles_by_hand():
+    # percentiles 25, 50, 75, 100 of 1..9 by linear interpolation: 3, 5, 7, 9
+    assert_array_equal(quantile_breaks(np.arange(1.0, 10.0), 4), [3.0, 5.0, 7.0, 9.0])
+    # equal bounds merge
+    assert_array_equal(quantile_breaks(np.array([1.0, 1.0, 1.0, 2.0]), 4), [1.0, 1.25, 2.0])
+
+
+@pytest.mark.parametrize("n, k", [(10, 3), (57, 5), (300, 10), (1001, 7)],
+                         ids=["10x3", "57x5", "300x10", "1001x7"])
+def test_same_quantiles_as_mapclassify(n, k):
+    x = np.random.default_rng(SEED + n).gamma(2.0, 10.0, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import mapclassify
+
+        expected = mapclassify.Quantiles(x, k=k).bins
+    assert_allclose(quantile_breaks(x, k), expected)
+
+
 def test_classify_uses_mapclassify_for_other_schemes():
     y = np.arange(10, dtype=float)
-    classes = mapping.classify(y, "Quantiles", 5)
+    classes = mapping.classify(y, "EqualInterval", 5)
     assert_array_equal(classes.counts, [2, 2, 2, 2, 2])
