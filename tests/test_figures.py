@@ -6,6 +6,7 @@ import struct
 import zlib
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
@@ -108,3 +109,35 @@ def test_png_chunks_are_valid(wards_for_map):
         (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
         assert zlib.crc32(kind + body) == crc
         at += 12 + length
+
+
+def _pixel(fig: Figure, x: float, y: float) -> tuple[int, ...]:
+    """RGB of the rendered figure at data coordinates (x, y) of its first axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    image = np.asarray(canvas.buffer_rgba())
+    px, py = fig.axes[0].transData.transform((x, y))
+    return tuple(int(v) for v in image[image.shape[0] - 1 - int(round(py)), int(round(px)), :3])
+
+
+def test_areas_are_filled_with_holes_left_empty_and_every_part_drawn():
+    import geopandas as gpd
+    from shapely.geometry import MultiPolygon, Polygon, box
+
+    # A square with a square hole (its rings both anticlockwise: orientation must not
+    # matter), and a two-part area; each part of the second must be filled.
+    holed = Polygon([(0, 0), (100, 0), (100, 100), (0, 100)],
+                    [[(40, 40), (60, 40), (60, 60), (40, 60)]])
+    two = MultiPolygon([box(200, 0, 250, 50), box(200, 60, 250, 100)])
+    frame = gpd.GeoDataFrame({"lisa_label": ["High-High", "Low-Low"]},
+                             geometry=[holed, two], crs=27700,
+                             index=pd.Index(["A", "B"], name="ward_code"))
+    fig = figures.lisa_map(frame)
+    red = _pixel(fig, 20, 20)
+    assert red == _pixel(fig, 80, 80) and red[0] > 150 and red[2] < 100
+    assert _pixel(fig, 50, 50) == (255, 255, 255)  # the hole
+    blue = _pixel(fig, 225, 25)
+    assert blue == _pixel(fig, 225, 80) and blue[2] > 150 and blue[0] < 100
+    assert _pixel(fig, 225, 55) == (255, 255, 255)  # between the two parts
