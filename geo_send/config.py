@@ -338,6 +338,12 @@ class DisclosureSettings:
     show_zero: bool = True
 
 
+def area_label(level: str, *, plural: bool = False) -> str:
+    """A level in prose: ``ward`` or ``LSOA`` (``wards``, ``LSOAs`` when plural)."""
+    word = "LSOA" if level == "lsoa" else level
+    return f"{word}s" if plural else word
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything a run needs; build with :meth:`from_toml` or :meth:`default`.
@@ -380,6 +386,11 @@ class Config:
     def name_name(self) -> str:
         """Name of the area name column: ``ward_name`` or ``lsoa_name``."""
         return f"{self.level}_name"
+
+    @property
+    def areas_label(self) -> str:
+        """The areas in prose: ``wards`` or ``LSOAs``."""
+        return area_label(self.level, plural=True)
 
     @classmethod
     def default(cls) -> Config:

@@ -338,7 +338,7 @@ def write_outputs(
                     settings=cfg.map,
                     name_column=cfg.name_name,
                     title=f"SEND need index: {cfg.area_name}",
-                    subtitle=f"{len(published.wards)} {cfg.level}s · hover an area for details",
+                    subtitle=f"{len(published.wards)} {cfg.areas_label} · hover an area for details",
                     **hub_points,
                 ),
             )
@@ -370,7 +370,7 @@ def write_outputs(
                     run=run,
                     vintages=vintages,
                     caveats=default_caveats(level=cfg.level, threshold=cfg.disclosure.threshold),
-                    links={f"Ranked {cfg.level}s (CSV)": paths["ranked_csv"].name,
+                    links={f"Ranked {cfg.areas_label} (CSV)": paths["ranked_csv"].name,
                            "Interactive map": paths["map"].name},
                     attribution=ATTRIBUTION,
                     sections=sections,

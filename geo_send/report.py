@@ -19,7 +19,7 @@ import jinja2
 import pandas as pd
 
 from ._errors import ValidationError, close_matches
-from .config import Config
+from .config import Config, area_label
 
 __all__ = ["ReportSection", "render_report", "describe_moran", "default_caveats", "run_summary",
            "TOP_N"]
@@ -85,7 +85,7 @@ def describe_moran(
     figures += f"; permutation p = {p:.3g}"
     if perms:
         figures += f" from {int(perms):,} permutations"
-    areas = f"{level}s"
+    areas = area_label(level, plural=True)
     if p > alpha:
         words = (f"There is no clear geographical pattern: the index of neighbouring {areas} is "
                  "no more alike than chance would give.")
@@ -100,18 +100,19 @@ def describe_moran(
 
 def default_caveats(*, level: str = "ward", threshold: int = 5) -> list[str]:
     """Return the caveats every report carries."""
+    one, many = area_label(level), area_label(level, plural=True)
     return [
         "School-located, not resident: SEN support and EHC plan counts are for pupils at "
-        f"schools located in each {level}, not for children who live there. A {level} with a "
+        f"schools located in each {one}, not for children who live there. A {one} with a "
         "large school draws pupils from its neighbours; resident-based counts held by the "
         "council give a truer picture.",
-        f"Small numbers: rates in {level}s with few pupils or children move a lot from year to "
+        f"Small numbers: rates in {many} with few pupils or children move a lot from year to "
         "year. The intervals show this; neighbouring ranks often cannot be told apart.",
         f"Suppressed values: counts of fewer than {threshold} children, and counts that would "
         "reveal one, are withheld from the published table and map, with the rates built on "
         "them; the index itself uses the true values. Values withheld at source ('c') are "
         "missing: a missing value is left out of its domain, never counted as zero.",
-        f"Clusters: local (LISA) clusters are tested {level} by {level}; about one in twenty "
+        f"Clusters: local (LISA) clusters are tested {one} by {one}; about one in twenty "
         "is flagged by chance. Treat them as places to look, not proof.",
         "Relative, not absolute: the index ranks need within the area; it is not a count of "
         "children who need support.",
@@ -136,7 +137,7 @@ def run_summary(
     if cfg.source is not None:
         run["Configuration"] = cfg.source.name
     if n_areas is not None:
-        run["Areas"] = f"{n_areas} {cfg.level}s in {cfg.area_name}"
+        run["Areas"] = f"{n_areas} {cfg.areas_label} in {cfg.area_name}"
     run["Domains (weight)"] = "; ".join(f"{d.label} ({d.weight:g})" for d in cfg.domains)
     run["Method"] = (
         f"{len(cfg.indicators)} indicators, {cfg.index.normalisation} normalisation, "
@@ -272,7 +273,7 @@ def render_report(
             "lisa": _cluster(row["lisa_label"]) if has_lisa else "",
         })
     links = dict(links) if links is not None else {
-        f"Ranked {level}s (CSV)": f"ranked_{level}s.csv",
+        f"Ranked {area_label(level, plural=True)} (CSV)": f"ranked_{level}s.csv",
         "Interactive map": "need_map.html",
     }
     absolute = [href for href in links.values() if re.match(r"^([a-zA-Z][\w+.-]*:|//)", href)]
