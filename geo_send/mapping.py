@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
+import hashlib
 import html
 import json
 import re
@@ -842,6 +843,10 @@ def build_map(
         control_scale=True,
         zoom_start=11,
     )
+    payload = _json_for_script(data)
+    # folium names every element with a random id; a digest of the content instead makes
+    # the same data give the same file (and two different maps on one page differ)
+    m._id = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
     if settings.self_contained:
         m.default_js = []
         m.default_css = []
@@ -859,7 +864,7 @@ def build_map(
     figure.html.add_child(
         _Raw(
             f'<script type="application/json" id="{need_map.data_id}">'
-            f"{_json_for_script(data)}</script>\n{_script(runtime_js)}"
+            f"{payload}</script>\n{_script(runtime_js)}"
         ),
         name="geo_send_data",
     )
@@ -875,7 +880,20 @@ def build_map(
         folium.TileLayer("OpenStreetMap", name="Basemap (needs internet)", overlay=True,
                          control=True, show=True).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
+    _number_elements(m.get_root(), m._id[:24])
     return m
+
+
+def _number_elements(root: Element, prefix: str) -> None:
+    """Give every element below ``root`` but the map an id from ``prefix`` and its order."""
+    order = 0
+    stack = [root]
+    while stack:
+        element = stack.pop()
+        if not isinstance(element, folium.Map):
+            element._id = f"{prefix}{order:08x}"
+            order += 1
+        stack.extend(reversed(list(element._children.values())))
 
 
 def _points(points: gpd.GeoDataFrame, name: str, radius_m: float | None, title: str) -> dict:

@@ -332,6 +332,14 @@ def test_an_area_that_vanishes_when_snapped_is_reported():
 
 
 # -- the map HTML --------------------------------------------------------------------------
+def test_same_data_gives_the_same_file_and_other_data_another_map_id(wards_for_map):
+    first = mapping.render_map(wards_for_map, title="Test")
+    assert mapping.render_map(wards_for_map, title="Test") == first
+    other = mapping.render_map(wards_for_map, title="Another title")
+    ids = [set(re.findall(r"(?<![a-z_])map_([0-9a-f]{32})", h)) for h in (first, other)]
+    assert len(ids[0]) == 1 and len(ids[1]) == 1 and ids[0] != ids[1]
+
+
 def test_map_is_self_contained(wards_for_map):
     html = mapping.render_map(wards_for_map, title="Test")
     flat = strip(html).lower()

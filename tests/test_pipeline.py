@@ -44,13 +44,15 @@ def test_run_does_not_write_anything(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_outputs_are_written_and_csv_is_byte_identical_on_rerun(cli, tmp_path):
+def test_outputs_are_written_and_byte_identical_on_rerun(cli, tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
     assert cli("run", "--out", first).exit_code == 0
     assert cli("run", "--out", second).exit_code == 0
     names = {"ranked_wards.csv", "need_index.gpkg", "need_map.html", "run_manifest.json"}
     assert names <= {p.name for p in first.iterdir()}
-    assert (first / "ranked_wards.csv").read_bytes() == (second / "ranked_wards.csv").read_bytes()
+    for name in ("ranked_wards.csv", "need_map.html", "report.html", "hubs.csv",
+                 "maps/need_index.png", "maps/lisa_clusters.png", "maps/rank_intervals.png"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
     csv = pd.read_csv(first / "ranked_wards.csv", dtype={"ward_code": str})
     gpkg = gpd.read_file(first / "need_index.gpkg", layer="wards")
     assert len(csv) == len(gpkg) == 20
