@@ -432,10 +432,15 @@ def rank_array(index: np.ndarray) -> np.ndarray:
 
 
 def rank_areas(index: pd.Series) -> pd.Series:
-    """Rank 1 = highest need; ties broken by area code (stable, deterministic)."""
+    """Rank 1 = highest need; ties broken by area code (stable, deterministic).
+
+    Areas without an index value have no rank (missing, after every ranked area in the
+    ranked table).
+    """
     order = (
         pd.DataFrame({"v": index, "code": index.index})
-        .sort_values(["v", "code"], ascending=[False, True], kind="stable", na_position="last")
+        .dropna(subset=["v"])
+        .sort_values(["v", "code"], ascending=[False, True], kind="stable")
     )
     ranks = pd.Series(np.arange(1, len(order) + 1), index=order.index, name="rank")
-    return ranks.reindex(index.index)
+    return ranks.reindex(index.index).astype("Int64")

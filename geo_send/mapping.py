@@ -383,6 +383,7 @@ TIER_COLORS = {
     "Outreach priority": "#e6550d",
     "Monitor": "#fdae6b",
     "Universal offer": "#feedde",
+    "No data": "#ffffff",
 }
 #: Colour per outreach status.
 OUTREACH_COLORS = {"Outreach needed": "#d95f02", "Within reach of a hub": "#e0e0e0"}

@@ -1225,6 +1225,8 @@ DEFAULT_TIER_RULES: tuple[TierRule, ...] = (
     ),
     TierRule("Universal offer", "need not high: the universal offer"),
 )
+#: Tier of a ward without a need index (no indicator has a value there).
+NO_DATA_TIER = "No data"
 
 CONDITIONS = (
     "top_quintile",
@@ -1387,11 +1389,46 @@ def assign_tiers(
     if problems:
         raise ValidationError(problems)
     need = pd.to_numeric(frame[need_column], errors="coerce")
+    if need.isna().all():
+        raise ValidationError(f"ward table column {need_column!r}: no ward has a need value; "
+                              "siting needs some")
     if need.isna().any():
-        raise ValidationError(
-            f"ward table column {need_column!r}: need missing for "
-            f"{preview(need.index[need.isna()])}; siting needs every ward's need"
-        )
+        logger.warning("%d ward(s) have no need index (%s): tier %r, left out of the ranking "
+                    "the tiers use", int(need.isna().sum()), preview(need.index[need.isna()]),
+                    NO_DATA_TIER)
+    known = need.notna().to_numpy()
+    codes = np.asarray(codes, dtype=object)
+    tiered = _assign_known_tiers(
+        frame.loc[known], service, need=need[known], codes=codes[known],
+        lisa_column=lisa_column, rank_interval_columns=rank_interval_columns,
+        high_need_share=high_need_share, outreach_threshold=outreach_threshold,
+        service_distance_m=service_distance_m, rules=rules,
+    )
+    out = tiered.reindex(pd.Index(codes, name="ward_code"))
+    out["need_rank"] = out["need_rank"].astype("Int64")
+    missing = ~known
+    out.loc[missing, ["high_need", "outreach"]] = False
+    out[["high_need", "outreach"]] = out[["high_need", "outreach"]].astype(bool)
+    out.loc[missing, "outreach_reason"] = ""
+    out.loc[missing, "tier"] = NO_DATA_TIER
+    out.loc[missing, "tier_reason"] = "no need index: none of its indicators has a value"
+    return out
+
+
+def _assign_known_tiers(
+    frame: pd.DataFrame,
+    service: pd.DataFrame,
+    *,
+    need: pd.Series,
+    codes: np.ndarray,
+    lisa_column: str | None,
+    rank_interval_columns: tuple[str, str] | None,
+    high_need_share: float,
+    outreach_threshold: float,
+    service_distance_m: float,
+    rules: Sequence[TierRule],
+) -> pd.DataFrame:
+    """:func:`assign_tiers` for the wards that have a need value."""
     n = len(frame)
     # rank 1 = most need; ties broken by ward_code so the order is stable
     order = pd.DataFrame({"need": need.to_numpy(), "code": codes}).sort_values(

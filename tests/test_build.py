@@ -107,6 +107,23 @@ def test_build_data_for_another_area_runs_at_both_levels(cli, tmp_path):
 
 @needs_raw
 @pytest.mark.raw
+def test_city_of_london_runs_with_siting_and_leaves_wards_without_data_unranked(cli, tmp_path):
+    # 19 of its 25 wards have no LSOA and so no indicator value: they get no rank and the
+    # tier "No data", and hubs are still sited for the rest.
+    assert cli("build-data", "--raw", RAW, "--area", "E09000001", "--out", tmp_path).exit_code == 0
+    out = tmp_path / "out"
+    ran = cli("run", "--config", tmp_path / "data" / "city_of_london.toml", "--out", out)
+    assert ran.exit_code == 0, ran.err
+    ranked = pd.read_csv(out / "ranked_wards.csv", dtype={"ward_code": str})
+    unranked = ranked["rank"].isna()
+    assert unranked.sum() == ranked["need_index"].isna().sum() == 19
+    assert (ranked.loc[unranked, "tier"] == "No data").all()
+    assert ranked.loc[~unranked, "rank"].tolist() == list(range(1, 7))
+    assert len(pd.read_csv(out / "hubs.csv")) >= 1
+
+
+@needs_raw
+@pytest.mark.raw
 def test_build_reports_wards_without_lsoas_and_ward_reviews():
     # The City of London has 25 wards but 6 LSOAs; County Durham redrew its wards in 2025.
     codes = ["E09000001", "E06000047"]

@@ -146,10 +146,12 @@ def test_replicates_are_aggregated_independently():
     assert_allclose(agg.index[0], agg.index[1])
 
 
-def test_rank_array_breaks_ties_by_position_and_puts_missing_last():
+def test_ranks_break_ties_by_code_and_leave_missing_unranked():
     assert rank_array(np.array([1.0, 3.0, np.nan, 3.0])).tolist() == [3, 1, 4, 2]
     index = pd.Series([1.0, 3.0, np.nan, 3.0], index=["d", "b", "a", "c"])
-    assert rank_areas(index).tolist() == [3, 1, 4, 2]
+    ranks = rank_areas(index)
+    assert ranks.isna().tolist() == [False, False, True, False]  # no value, no rank
+    assert ranks.dropna().tolist() == [3, 1, 2]
 
 
 # -- the stage and its drivers ------------------------------------------------------------

@@ -526,9 +526,23 @@ def test_tier_rules_are_data():
     with pytest.raises(ValidationError, match="unknown condition 'top_quintle'.*top_quintile"):
         assign_tiers(wards, service, need_column="need_index",
                      rules=(TierRule("x", "y", all_of=("top_quintle",)),))
-    with pytest.raises(ValidationError, match="need missing"):
+    with pytest.raises(ValidationError, match="no ward has a need value"):
         assign_tiers(wards.assign(need_index=np.nan), service, need_column="need_index")
     assert DEFAULT_TIER_RULES[-1].all_of == () and DEFAULT_TIER_RULES[-1].any_of == ()
+
+
+def test_wards_without_need_get_no_tier_and_do_not_move_the_others():
+    wards = tier_wards()
+    service = pd.DataFrame({"nearest_hub_km": 1.0, "need_covered_share": 0.0}, index=wards.index)
+    full = assign_tiers(wards, service, need_column="need_index")
+    # one more ward, without a need index: the others keep their ranks and tiers
+    extra = wards.iloc[[0]].assign(need_index=np.nan)
+    extra.index = pd.Index(["Z_NO_DATA"], name=wards.index.name)
+    out = assign_tiers(pd.concat([wards, extra]), service, need_column="need_index")
+    assert out.loc["Z_NO_DATA", "tier"] == "No data"
+    assert pd.isna(out.loc["Z_NO_DATA", "need_rank"])
+    assert not out.loc["Z_NO_DATA", "outreach"] and not out.loc["Z_NO_DATA", "high_need"]
+    pd.testing.assert_frame_equal(out.drop(index="Z_NO_DATA"), full, check_dtype=False)
 
 
 def test_ward_service_known_answer():
