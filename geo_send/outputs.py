@@ -45,6 +45,7 @@ from .equity import (
 from .figures import run_figures, to_png
 from .mapping import layers_for_config, outreach_status, render_map
 from .pipeline import Result
+from .siting import describe_siting
 from .report import ReportSection, default_caveats, render_report, run_summary
 from .trends import describe_trends, plot_trend_map, plot_trends, publish_trends
 
@@ -354,6 +355,7 @@ def write_outputs(
                 _bytes_to(stage.path(paths[f"maps/{name}"]), png)
             written, sections = _write_long_tables(result, out, stage, say)
             paths.update(written)
+
             say(f"writing {paths['report'].name}")
             run, vintages = run_summary(cfg, n_areas=len(result.wards),
                                         version=_versions()["geo_send"])
@@ -374,6 +376,8 @@ def write_outputs(
                            "Interactive map": paths["map"].name},
                     attribution=ATTRIBUTION,
                     sections=sections,
+                    hubs=(() if result.siting is None
+                          else describe_siting(result.siting, result.wards[cfg.name_name])),
                 ),
             )
             if hubs is not None:

@@ -209,6 +209,7 @@ def render_report(
     top_n: int = TOP_N,
     attribution: str = "",
     sections: Sequence[ReportSection] = (),
+    hubs: Sequence[str] = (),
 ) -> str:
     """Return the HTML text of the one-page report.
 
@@ -241,6 +242,9 @@ def render_report(
         Data licence and attribution line.
     sections : sequence of ReportSection
         Further sections, printed from a new page; none by default.
+    hubs : sequence of str
+        Sentences on the hub sites, tiers and outreach
+        (:func:`geo_send.siting.describe_siting`), on the first page; none by default.
 
     Returns
     -------
@@ -297,6 +301,7 @@ def render_report(
         caveats=list(caveats) if caveats is not None else default_caveats(level=level),
         links=links,
         attribution=attribution,
+        hubs=list(hubs),
         sections=[
             {"heading": x.heading, "paragraphs": list(x.paragraphs), "caption": x.caption,
              "figure": _png(x.figure) if x.figure is not None else None}

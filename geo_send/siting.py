@@ -88,6 +88,7 @@ __all__ = [
     "DEFAULT_TIER_RULES",
     "Plan",
     "SitingResult",
+    "describe_siting",
     "demand_from_lsoas",
     "demand_from_points",
     "candidate_sites",
@@ -1567,6 +1568,62 @@ class SitingResult:
         lines.append("  tiers: " + ", ".join(f"{k} {v}" for k, v in tiers.items()))
         lines.append(f"  outreach: {int(self.wards['outreach'].sum())} ward(s)")
         return "\n".join(lines)
+
+
+def describe_siting(result: SitingResult, ward_names: pd.Series) -> tuple[str, ...]:
+    """The siting result in a few plain sentences, for the first page of the report.
+
+    Parameters
+    ----------
+    result : SitingResult
+    ward_names : Series
+        Ward name by ``ward_code``.
+
+    Returns
+    -------
+    tuple of str
+        The hubs and the share of need they reach, what the other models say, the wards
+        of the most urgent tier and the outreach wards. No counts of children are quoted
+        (the tables publish them under disclosure control); ``hubs.csv`` and the ranked
+        table hold the details.
+    """
+    settings = result.settings
+    km = f"{settings.service_distance_m / 1000:g} km"
+    record = result.summaries.iloc[0]
+
+    def names(codes) -> str:
+        return ", ".join(str(ward_names.get(c, c)) for c in codes)
+
+    hubs = "; ".join(f"{row.site_name} ({names([row.ward_code])})"
+                     for row in result.hubs.itertuples())
+    lines = [f"{len(result.hubs)} hub site(s) chosen by {record['label']} from "
+             f"{len(result.candidates)} candidates: {hubs}. They have "
+             f"{record['need_covered_share']:.0%} of children's need (children aged 0–15 "
+             f"weighted by their ward's need) within {km} in a straight line."]
+    for model, row in result.summaries.iloc[1:].iterrows():
+        status = "" if row["status"] == "optimal" else f", {row['status']}"
+        if model == "lscp":
+            lines.append(f"Reaching all of it would take {int(row['n_sites'])} sites "
+                         f"(set covering{status}).")
+        elif model == "pmedian":
+            lines.append(f"The p-median plan has {row['need_covered_share']:.0%} within {km} "
+                         f"and a mean distance of {row['mean_distance_km']:.1f} km{status}.")
+        elif model == "mclp":
+            lines.append(f"Maximal covering would reach {row['need_covered_share']:.0%}"
+                         f"{status}.")
+    wards = result.wards
+    first = wards["tier"].iloc[0] if len(wards) else ""
+    urgent = [t for t in ("Hub priority", "Outreach priority") if (wards["tier"] == t).any()]
+    for tier in urgent or [first]:
+        lines.append(f"{tier}: {names(wards.index[(wards['tier'] == tier).to_numpy()])}.")
+    outreach = wards.index[wards["outreach"].to_numpy(bool)]
+    lines.append(
+        f"Outreach (high need, under {settings.outreach_threshold:.0%} of it within {km} of a "
+        f"hub): {names(outreach)}." if len(outreach)
+        else f"No high-need ward has under {settings.outreach_threshold:.0%} of its need "
+             f"within {km} of a hub: none needs outreach."
+    )
+    return tuple(lines)
 
 
 def site_hubs(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import geopandas as gpd
@@ -364,3 +365,34 @@ def test_unknown_lsoa_and_status_are_errors_naming_the_rows(make_area):
     cfg = _pupil_area(make_area, pupils, by="lsoa")
     with pytest.raises(gs.ValidationError, match=r"row 4: 'maybe'"):
         count_located_pupils(cfg, gs.load_areas(cfg))
+
+
+def test_report_says_where_the_hubs_are_and_who_needs_outreach(default_result, tmp_path):
+    from geo_send.siting import describe_siting
+
+    siting = default_result.siting
+    names = default_result.wards["ward_name"]
+    lines = describe_siting(siting, names)
+    share = siting.summaries.iloc[0]["need_covered_share"]
+    assert lines[0].startswith(f"{len(siting.hubs)} hub site(s) chosen by maximal covering")
+    assert f"They have {share:.0%} of children's need" in lines[0]
+    assert lines[0].endswith("within 2 km in a straight line.")
+    for row in siting.hubs.itertuples():
+        assert f"{row.site_name} ({names[row.ward_code]})" in lines[0]
+    lscp = siting.summaries.loc["lscp"]
+    assert lines[1] == f"Reaching all of it would take {int(lscp['n_sites'])} sites (set covering)."
+    hub_priority = names[siting.wards.index[siting.wards["tier"] == "Hub priority"]]
+    assert f"Hub priority: {', '.join(hub_priority)}." in lines
+    assert lines[-1].endswith("none needs outreach.")
+    # a ward flagged for outreach is named
+    flagged = siting.wards.assign(outreach=siting.wards["high_need"]
+                                  & (siting.wards["need_covered_share"] < 1.0))
+    outreach_names = names[flagged.index[flagged["outreach"]]]
+    assert len(outreach_names) > 0
+    strict = dataclasses.replace(siting, wards=flagged)
+    assert describe_siting(strict, names)[-1] == (
+        f"Outreach (high need, under 50% of it within 2 km of a hub): "
+        f"{', '.join(outreach_names)}.")
+    paths = gs.write_outputs(default_result, tmp_path)
+    report = paths["report"].read_text()
+    assert "Community SEND hubs" in report and "none needs outreach" in report
