@@ -1226,6 +1226,8 @@ DEFAULT_TIER_RULES: tuple[TierRule, ...] = (
     ),
     TierRule("Universal offer", "need not high: the universal offer"),
 )
+#: Most ward names listed per sentence of :func:`describe_siting` (the rest are counted).
+REPORT_MAX_NAMES = 5
 #: Tier of a ward without a need index (no indicator has a value there).
 NO_DATA_TIER = "No data"
 
@@ -1582,8 +1584,9 @@ def describe_siting(result: SitingResult, ward_names: pd.Series) -> tuple[str, .
     Returns
     -------
     tuple of str
-        The hubs and the share of need they reach, what the other models say, the wards
-        of the most urgent tier and the outreach wards. No counts of children are quoted
+        The hubs and the share of need they reach, what the other models say, the
+        hub-priority wards and the outreach wards (at most :data:`REPORT_MAX_NAMES` named
+        in each). No counts of children are quoted
         (the tables publish them under disclosure control); ``hubs.csv`` and the ranked
         table hold the details.
     """
@@ -1591,10 +1594,12 @@ def describe_siting(result: SitingResult, ward_names: pd.Series) -> tuple[str, .
     km = f"{settings.service_distance_m / 1000:g} km"
     record = result.summaries.iloc[0]
 
-    def names(codes) -> str:
-        return ", ".join(str(ward_names.get(c, c)) for c in codes)
+    def names(codes, most: int = REPORT_MAX_NAMES) -> str:
+        shown = [str(ward_names.get(c, c)) for c in list(codes)[:most]]
+        more = len(codes) - len(shown)
+        return ", ".join(shown) + (f" and {more} more (see the ranked table)" if more > 0 else "")
 
-    hubs = "; ".join(f"{row.site_name} ({names([row.ward_code])})"
+    hubs = "; ".join(f"{row.site_name} ({ward_names.get(row.ward_code, row.ward_code)})"
                      for row in result.hubs.itertuples())
     lines = [f"{len(result.hubs)} hub site(s) chosen by {record['label']} from "
              f"{len(result.candidates)} candidates: {hubs}. They have "
@@ -1613,7 +1618,7 @@ def describe_siting(result: SitingResult, ward_names: pd.Series) -> tuple[str, .
                          f"{status}.")
     wards = result.wards
     first = wards["tier"].iloc[0] if len(wards) else ""
-    urgent = [t for t in ("Hub priority", "Outreach priority") if (wards["tier"] == t).any()]
+    urgent = [t for t in ("Hub priority",) if (wards["tier"] == t).any()]
     for tier in urgent or [first]:
         lines.append(f"{tier}: {names(wards.index[(wards['tier'] == tier).to_numpy()])}.")
     outreach = wards.index[wards["outreach"].to_numpy(bool)]

@@ -393,6 +393,10 @@ def test_report_says_where_the_hubs_are_and_who_needs_outreach(default_result, t
     assert describe_siting(strict, names)[-1] == (
         f"Outreach (high need, under 50% of it within 2 km of a hub): "
         f"{', '.join(outreach_names)}.")
+    # long lists are cut to five names and a count
+    everyone = dataclasses.replace(siting, wards=siting.wards.assign(outreach=True))
+    assert describe_siting(everyone, names)[-1].endswith(
+        f"{', '.join(names[siting.wards.index[:5]])} and 15 more (see the ranked table).")
     paths = gs.write_outputs(default_result, tmp_path)
     report = paths["report"].read_text()
     assert "Community SEND hubs" in report and "none needs outreach" in report
