@@ -519,7 +519,20 @@ def read_raw_area(raw: Path, lad_codes: Sequence[str] | None) -> dict[str, pd.Da
         _raw(raw, NATIONAL_FILES["schools"]),
         dtype={"urn": "Int64", "new_la_code": str, "school_name": str},
     )
-    out["schools"] = keep(schools, "new_la_code")
+    if codes is None:
+        out["schools"] = schools
+    else:
+        # Schools belong to the education authority: a county (E10) for its districts
+        # (E07), whose codes never appear here. A district keeps the schools located in
+        # its LSOAs instead.
+        districts = [c for c in codes if c not in set(schools["new_la_code"])]
+        own = schools["new_la_code"].isin(codes)
+        if districts:
+            inside = out["lookup"].loc[out["lookup"]["lad25cd"].isin(districts), "lsoa21_code"]
+            own |= schools["lsoa21_code_from_point"].isin(set(inside))
+            log.info("%s: not education authorities; their schools are those located in "
+                     "their LSOAs", ", ".join(districts))
+        out["schools"] = schools.loc[own]
     if codes is not None and "E08000031" in codes:
         out["child_poverty"] = pd.read_csv(
             _raw(raw, CHILD_POVERTY_FILE), dtype=str, thousands=","

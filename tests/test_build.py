@@ -124,6 +124,17 @@ def test_city_of_london_runs_with_siting_and_leaves_wards_without_data_unranked(
 
 @needs_raw
 @pytest.mark.raw
+def test_a_district_gets_the_schools_located_in_it():
+    # Adur (E07000223) is a district of West Sussex: its schools carry the county's code.
+    raw = gs.read_raw_area(RAW, ["E07000223"])
+    schools = raw["schools"]
+    assert len(schools) > 0 and set(schools["new_la_code"]) == {"E10000032"}
+    inside = set(raw["lookup"]["lsoa21_code"])
+    assert schools["lsoa21_code_from_point"].isin(inside).all()
+
+
+@needs_raw
+@pytest.mark.raw
 def test_build_reports_wards_without_lsoas_and_ward_reviews():
     # The City of London has 25 wards but 6 LSOAs; County Durham redrew its wards in 2025.
     codes = ["E09000001", "E06000047"]
