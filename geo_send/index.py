@@ -76,11 +76,9 @@ def exponential_transform(r: np.ndarray | float) -> np.ndarray:
 def _average_ranks(x: np.ndarray, present: np.ndarray) -> np.ndarray:
     """Average ranks (1 = smallest) along the last axis, ignoring missing values."""
     filled = np.where(present, x, np.inf)  # missing sort last and do not move the others
-    if filled.ndim == 1:
-        ranks = pd.Series(filled).rank(method="average").to_numpy()
-    else:  # pandas ranks rows in compiled code, as scipy.stats.rankdata would
-        rows = filled.reshape(-1, filled.shape[-1])
-        ranks = pd.DataFrame(rows).rank(axis=1, method="average").to_numpy().reshape(filled.shape)
+    # pandas ranks rows in compiled code, as scipy.stats.rankdata would
+    rows = filled.reshape(-1, filled.shape[-1])
+    ranks = pd.DataFrame(rows).rank(axis=1, method="average").to_numpy().reshape(filled.shape)
     return np.where(present, ranks, np.nan)
 
 

@@ -1368,7 +1368,9 @@ def assign_tiers(
     -------
     DataFrame
         Indexed by ``ward_code``: ``need_rank``, ``high_need``, ``outreach``,
-        ``outreach_reason``, ``tier``, ``tier_reason``.
+        ``outreach_reason``, ``tier``, ``tier_reason``. A ward without a need value has no
+        ``need_rank``, is neither high need nor outreach, and gets :data:`NO_DATA_TIER`; the
+        other wards are ranked among themselves.
 
     Raises
     ------
@@ -1397,8 +1399,8 @@ def assign_tiers(
                               "siting needs some")
     if need.isna().any():
         logger.warning("%d ward(s) have no need index (%s): tier %r, left out of the ranking "
-                    "the tiers use", int(need.isna().sum()), preview(need.index[need.isna()]),
-                    NO_DATA_TIER)
+                       "the tiers use", int(need.isna().sum()), preview(need.index[need.isna()]),
+                       NO_DATA_TIER)
     known = need.notna().to_numpy()
     codes = np.asarray(codes, dtype=object)
     tiered = _assign_known_tiers(
@@ -1617,10 +1619,11 @@ def describe_siting(result: SitingResult, ward_names: pd.Series) -> tuple[str, .
             lines.append(f"Maximal covering would reach {row['need_covered_share']:.0%}"
                          f"{status}.")
     wards = result.wards
-    first = wards["tier"].iloc[0] if len(wards) else ""
-    urgent = [t for t in ("Hub priority",) if (wards["tier"] == t).any()]
-    for tier in urgent or [first]:
-        lines.append(f"{tier}: {names(wards.index[(wards['tier'] == tier).to_numpy()])}.")
+    tiers = wards["tier"]
+    tier = ("Hub priority" if (tiers == "Hub priority").any()
+            else tiers.iloc[0] if len(tiers) else None)
+    if tier is not None:
+        lines.append(f"{tier}: {names(wards.index[(tiers == tier).to_numpy()])}.")
     outreach = wards.index[wards["outreach"].to_numpy(bool)]
     lines.append(
         f"Outreach (high need, under {settings.outreach_threshold:.0%} of it within {km} of a "

@@ -410,7 +410,6 @@ def to_numbers(
             out[column] = quick
             continue
         hard = ~easy.to_numpy()
-        whole = text
         text = text[hard]
         lowered = text.str.lower()
         missing = lowered.isin(markers) | text.str.match(_LESS_THAN)
@@ -439,7 +438,7 @@ def to_numbers(
                      ", ".join(sorted(set(text[missing & (text != "")]))[:5]))
         parsed = quick.to_numpy(copy=True)
         parsed[hard] = numbers.where(~bad & ~missing).to_numpy()
-        out[column] = pd.Series(parsed, index=whole.index)
+        out[column] = pd.Series(parsed, index=out.index)
     return out, problems
 
 
